@@ -75,9 +75,16 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """The cause of an exception in one line: its type and the first line of its message."""
-    message = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
+    """The cause of an exception in one line: its type and the line of its message that says why.
+
+    Some libraries lead with a banner (numpy: "IMPORTANT: PLEASE READ THIS...") and put the cause
+    last ("Original error was: ..."); prefer that line when it is there.
+    """
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    cause = next((ln for ln in lines if ln.startswith("Original error was:")), lines[0])
+    return f"{type(exc).__name__}: {cause}"
 
 
 def write_json_atomic(data: dict[str, Any], path: str) -> None:
