@@ -32,6 +32,9 @@ LOG_TAIL = 20
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY = "http://deb.debian.org/debian-security"
+# pip matches --platform tags exactly: every manylinux tag a bookworm (glibc 2.36) image can load.
+PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)), "manylinux2014_x86_64",
+             "linux_x86_64")
 
 
 # --- progress --------------------------------------------------------------------------------
@@ -301,8 +304,7 @@ def wheelhouse(
     cmd = [
         sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest),
         "--only-binary=:all:", "--implementation", "cp", "--python-version", variant.python,
-        *[f"--platform={p}" for p in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
-                                       "manylinux_2_17_x86_64", "manylinux2014_x86_64", "linux_x86_64")],
+        *[f"--platform={p}" for p in PLATFORMS],
     ]
     if index_url:
         cmd += ["--index-url", index_url]
@@ -311,7 +313,9 @@ def wheelhouse(
     print(f"$ pip download {' '.join(requirements)} -> {dest}", file=sys.stderr)
     proc = subprocess.run([*cmd, *requirements], capture_output=True, text=True)
     if proc.returncode != 0:
-        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")] or proc.stderr.splitlines()[-1:]
+        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
+        lines = [ln for ln in errors if "Could not find" in ln or "No matching" in ln] or errors[-1:] or [
+            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"]
         hint = "" if use_variant_index else f" (try --use-variant-index to add {variant.index_url})"
         raise PtkitError(f"pip download failed: {' '.join(lines)[:300]}{hint}")
     lock = dest / "requirements.lock"

@@ -1,0 +1,98 @@
+"""Image figures, measured on this host: size, cold build, rebuild after touching ptkit, verify wall time.
+
+    python benchmarks/image_figures.py [--base-image IMG] [--wheelhouse DIR] [--packages "torch numpy"]
+                                       [--skip-cold] [--cuda-image ptkit:cuda130]
+
+Defaults match scripts/main.sh (local base image, local wheelhouse, torch + numpy). The cold build
+uses --no-cache. The "touch" is a throwaway file added to the ptkit package for one rebuild, as an
+edit to the verifier would be. If a CUDA image exists it reports its size and checks it for
+duplicate shared libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
+LIST_LIBS = r"""
+import collections, json, os, sys
+seen = collections.defaultdict(list)
+for root, _, files in os.walk(sys.prefix):
+    for f in files:
+        if ".so" in f:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                seen[f].append(os.path.getsize(p))
+dups = {k: v for k, v in seen.items() if len(v) > 1}
+total = sum(sum(v) for v in seen.values())
+print(json.dumps({"libs": len(seen), "bytes": total, "duplicates": dups}))
+"""
+
+
+def run(cmd: list[str]) -> float:
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    return time.monotonic() - start
+
+
+def size(image: str) -> float:
+    out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", image], capture_output=True, text=True)
+    return int(out.stdout) / 1e9 if out.returncode == 0 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-image", default="ptkit/base:bookworm")
+    parser.add_argument("--wheelhouse", default=str(ROOT / ".cache/wheelhouse/cpu"))
+    parser.add_argument("--packages", default="torch numpy")
+    parser.add_argument("--skip-cold", action="store_true", help="do not time a --no-cache build")
+    parser.add_argument("--cuda-image", default="ptkit:cuda130")
+    args = parser.parse_args()
+    build = [sys.executable, "-m", "ptkit", "build", "cpu", "--base-image", args.base_image,
+             "--wheelhouse", args.wheelhouse, "--packages", args.packages]
+    figures: dict[str, object] = {}
+    if not args.skip_cold:
+        figures["cold_build_s"] = round(run([*build, "--no-cache"]), 1)
+    run(build)  # warm the cache, so the next build differs only by the touch
+    TOUCH.write_text(f"# throwaway edit for image_figures.py, {time.time()}\n")
+    try:
+        figures["rebuild_after_touch_s"] = round(run(build), 1)
+    finally:
+        TOUCH.unlink()
+    run(build)  # leave ptkit:cpu without the throwaway file
+    figures["cpu_image_gb"] = round(size("ptkit:cpu"), 3)
+    walls = [run(["docker", "run", "--rm", "ptkit:cpu", "verify", "--quick"]) for _ in range(5)]
+    figures["docker_run_verify_quick_s"] = round(statistics.median(walls), 2)
+    cuda_gb = size(args.cuda_image)
+    if cuda_gb == cuda_gb:  # not NaN: the CUDA image exists
+        figures["cuda_image"] = args.cuda_image
+        figures["cuda_image_gb"] = round(cuda_gb, 3)
+        out = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python", args.cuda_image, "-c", LIST_LIBS],
+                             capture_output=True, text=True, check=True).stdout
+        libs = json.loads(out)
+        figures["cuda_image_shared_libs"] = libs["libs"]
+        figures["cuda_image_shared_lib_gb"] = round(libs["bytes"] / 1e9, 3)
+        figures["cuda_image_duplicate_libs"] = sorted(libs["duplicates"])
+    print(f"cpu image size                      : {figures['cpu_image_gb']:.3f} GB (goal <= 1.10)")
+    if "cold_build_s" in figures:
+        print(f"cold build (--no-cache)             : {figures['cold_build_s']:.1f} s")
+    print(f"rebuild after touching the verifier : {figures['rebuild_after_touch_s']:.1f} s (goal <= 10)")
+    print(f"docker run --rm ptkit:cpu verify --quick: {figures['docker_run_verify_quick_s']:.2f} s median of 5 (goal <= 3)")
+    if "cuda_image_gb" in figures:
+        print(f"{args.cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
+              f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "
+              f"duplicates: {figures['cuda_image_duplicate_libs'] or 'none'})")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""nox sessions: `lint`, `tests`, and one session per variant of matrix.toml.
+
+    nox -l                       # every session, one line each
+    nox -s cpu -- --base-image ptkit/base:bookworm --wheelhouse .cache/wheelhouse/cpu
+    nox -s cuda130 -- --wheelhouse DIR
+
+A variant session builds ptkit:<variant> through the Docker SDK, runs the verifier in a container
+(GPUs attached when the host has the NVIDIA runtime), writes reports/<variant>.json and fails when
+the verifier fails. Everything after `--` goes to `ptkit check` (see `ptkit check --help`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT / "src"))
+from ptkit import matrix  # noqa: E402 - stdlib-only loader of the data file
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _load() -> matrix.Matrix | None:
+    try:
+        return matrix.load(ROOT / "matrix.toml")
+    except matrix.MatrixError as exc:
+        print(f"noxfile: {exc}", file=sys.stderr)
+        return None
+
+
+MATRIX = _load()
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff over the package, tests, scripts and benchmarks; conda specs in step with the matrix."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.install("-e", ".")
+    session.run("ptkit", "render", "--check")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """pytest: unit tests, then the Docker tests (real engine, real builds, a real registry)."""
+    cpu = MATRIX.get("cpu") if MATRIX else None
+    # The CPU torch of the matrix (set PIP_EXTRA_INDEX_URL to its index where no local wheel exists).
+    session.install(f"torch=={cpu.torch}" if cpu else "torch")
+    session.install("-e", ".[dev]")
+    session.run("pytest", *session.posargs)
+
+
+def _variant_session(variant: matrix.Variant) -> None:
+    def run(session: nox.Session) -> None:
+        session.install("-e", ".[host]")
+        session.run("ptkit", "check", variant.name, *session.posargs)
+
+    cuda = f"CUDA {variant.cuda}" if variant.cuda else "CPU"
+    run.__doc__ = f"build ptkit:{variant.name} (torch {variant.torch}, {cuda}) and verify it in a container"
+    nox.session(name=variant.name)(run)
+
+
+for _variant in (MATRIX.variants.values() if MATRIX else ()):
+    _variant_session(_variant)
+
+
+def _unknown_sessions(argv: list[str]) -> list[str]:
+    """Names after -s/--session(s) that no session has: nox alone would not list the valid ones."""
+    known = {"lint", "tests", *(MATRIX.variants if MATRIX else ())}
+    names, taking = [], False
+    for arg in argv:
+        if arg in ("-s", "-e", "--session", "--sessions"):
+            taking = True
+        elif arg.startswith("-"):
+            taking = False
+        elif taking:
+            names += [n for n in arg.split(",") if n and n not in known]
+    return names
+
+
+if unknown := _unknown_sessions(sys.argv[1:]):
+    print(f"noxfile: unknown session(s) {', '.join(unknown)}; valid: "
+          f"{', '.join(['lint', 'tests', *(MATRIX.variants if MATRIX else ())])}", file=sys.stderr)

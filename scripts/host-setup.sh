@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Make this host ready for ptkit, idempotently: a Docker engine that answers, the tools the Docker
+# tests need (mmdebstrap for `ptkit base`, docker-registry for push tests), and .venv with ptkit,
+# its dev tools and the matrix's CPU torch. Safe to run again; installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { echo "host-setup: $*" >&2; }
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v docker-registry >/dev/null || missing+=(docker-registry)
+if ((${#missing[@]})); then
+  [ "$(id -u)" = 0 ] || { log "run as root to install: ${missing[*]}"; exit 1; }
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  log "no Docker daemon answers: starting dockerd (log: /var/log/ptkit-dockerd.log)"
+  setsid dockerd >/var/log/ptkit-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { log "dockerd did not start:"; tail -5 /var/log/ptkit-dockerd.log >&2; exit 1; }
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+cpu_torch=$(python3 -c 'import tomllib; print(tomllib.load(open("matrix.toml", "rb"))["variants"]["cpu"]["torch"])')
+# Where no local wheel exists, point pip at the CPU index: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+.venv/bin/pip install -q --disable-pip-version-check "torch==${cpu_torch}" 2>&1 | grep -v "is ignored" >&2 || true
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored" >&2 || true
+.venv/bin/ptkit --help >/dev/null
+log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)')"
