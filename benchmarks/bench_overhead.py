@@ -58,8 +58,9 @@ def main() -> None:
     flop = 2 * args.n**3
     p, q = statistics.median(ptkit_medians), statistics.median(bare_medians)
     print(f"device {args.device}, fp32 n={args.n}, {threads} threads, {args.rounds} interleaved rounds")
-    print(f"ptkit harness : {p * 1e3:8.3f} ms  {flop / p / 1e12:7.3f} TFLOP/s  (cv of round medians {cv(ptkit_medians):.1%})")
-    print(f"bare sync loop: {q * 1e3:8.3f} ms  {flop / q / 1e12:7.3f} TFLOP/s  (cv of round medians {cv(bare_medians):.1%})")
+    for label, median, series in (("ptkit harness ", p, ptkit_medians), ("bare sync loop", q, bare_medians)):
+        print(f"{label}: {median * 1e3:8.3f} ms  {flop / median / 1e12:7.3f} TFLOP/s  "
+              f"(cv of round medians {cv(series):.1%})")
     print(f"ratio ptkit/bare TFLOP/s: {q / p:.3f}  (>= 0.95 means the harness costs under 5%)")
 
 

@@ -86,7 +86,8 @@ def main() -> None:
     if "cold_build_s" in figures:
         print(f"cold build (--no-cache)             : {figures['cold_build_s']:.1f} s")
     print(f"rebuild after touching the verifier : {figures['rebuild_after_touch_s']:.1f} s (goal <= 10)")
-    print(f"docker run --rm ptkit:cpu verify --quick: {figures['docker_run_verify_quick_s']:.2f} s median of 5 (goal <= 3)")
+    print(f"docker run --rm ptkit:cpu verify --quick: {figures['docker_run_verify_quick_s']:.2f} s "
+          "median of 5 (goal <= 3)")
     if "cuda_image_gb" in figures:
         print(f"{args.cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
               f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "

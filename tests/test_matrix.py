@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_ptkit
 
+from conftest import ROOT, run_ptkit
 from ptkit import matrix
 from ptkit.verify import facts
 

@@ -4,8 +4,8 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import ROOT, run_ptkit
 
+from conftest import ROOT, run_ptkit
 from ptkit import matrix, render
 from ptkit.errors import PtkitError
 

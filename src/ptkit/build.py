@@ -4,10 +4,10 @@ offline: a Debian base image from the apt mirror and a wheelhouse from the host'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -201,10 +201,8 @@ def run_build(
 
 
 def _close(stream: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # best effort: the connection may already be gone
         stream.close()
-    except Exception:  # noqa: BLE001 - best effort: the connection may already be gone
-        pass
 
 
 def _consume(stream: Iterable[dict[str, Any]], progress: Progress) -> str:

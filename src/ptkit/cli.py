@@ -119,7 +119,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     rows = [("variant", *cols)] + [(v.name, *(getattr(v, c) or "-" for c in cols)) for v in m.variants.values()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
@@ -149,12 +149,12 @@ def verify_image(args: argparse.Namespace, image: str, variant_name: str | None,
         from . import matrix
 
         args.expect_cuda_version = matrix.load(getattr(args, "matrix", None)).get(variant_name).cuda or None
+    labels = _image_labels(api, image)
     gpu = args.gpu == "yes" or (args.gpu == "auto" and docker_api.has_nvidia_runtime(api))
-    if args.gpu == "auto" and not gpu:
+    if args.gpu == "auto" and not gpu and labels.get("ptkit.cuda") != "":  # CUDA or unknown image
         print("ptkit: this host has no NVIDIA container runtime: verifying without a GPU", file=sys.stderr)
     expect_cuda = gpu and bool(args.expect_cuda_version)
-    labels = _image_labels(api, image)
-    inject = "ptkit.variant" not in labels
+    inject = not labels.get("ptkit.variant")  # not a ptkit image: bring the verifier in
     result = container.run_verifier(api, image, _forwarded(args, expect_cuda), inject=inject, gpu=gpu)
     data = report.enrich(result.report, image=image, image_id=image_id or labels.get("_id"),
                          variant=variant_name or labels.get("ptkit.variant"), gpu=gpu, digests=digests)

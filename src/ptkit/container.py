@@ -80,7 +80,7 @@ def run_verifier(
         options.update(entrypoint=["/bin/sh", "-c", FIND_PYTHON, "sh", *args],
                        command=None, environment={"PYTHONPATH": INJECT_ROOT})
     else:
-        options["command"] = args
+        options.update(entrypoint=["ptkit"], command=args)
     container = None
     try:
         container = api.containers.create(**options)

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import PtkitError
 
@@ -125,7 +126,7 @@ def _variant(name: str, table: dict[str, Any], defaults: dict[str, Any], where: 
         raise MatrixError(f"{here}: variant names are lower-case identifiers")
     _check_keys(table, REQUIRED + OPTIONAL, here)
     merged = {**defaults, **table}
-    for key in REQUIRED + ("python", "base_image"):
+    for key in (*REQUIRED, "python", "base_image"):
         if key not in merged:
             raise MatrixError(f"{here}: missing key {key!r}")
         if not isinstance(merged[key], str):
@@ -145,7 +146,7 @@ def _variant(name: str, table: dict[str, Any], defaults: dict[str, Any], where: 
         raise MatrixError(f"{here}: key 'extra_packages' must be a list of strings")
     return Variant(
         name=name,
-        **{k: merged[k] for k in REQUIRED + ("python", "base_image")},
+        **{k: merged[k] for k in (*REQUIRED, "python", "base_image")},
         extra_packages=tuple(extra),
         description=str(merged.get("description", "")),
     )
