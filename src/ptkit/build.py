@@ -234,6 +234,7 @@ def build_variant(
         "requirements.txt": ("\n".join(plan.requirements) + "\n").encode(),
         "expected.json": plan.expected_json().encode(),
         "check_install.py": (DOCKER_DIR / "check_install.py").read_bytes(),
+        "slim.py": (DOCKER_DIR / "slim.py").read_bytes(),
     }
     return run_build(
         api, dockerfile=DOCKER_DIR / "Dockerfile", files=files, buildargs=plan.build_args(),
