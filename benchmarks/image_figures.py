@@ -13,26 +13,42 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
 LIST_LIBS = r"""
-import collections, json, os, sys
-seen = collections.defaultdict(list)
+import collections, hashlib, json, os, sys
+by_size, libs, lib_bytes, seen = collections.defaultdict(set), 0, 0, set()
 for root, _, files in os.walk(sys.prefix):
     for f in files:
+        p = os.path.join(root, f)
+        st = os.lstat(p)
+        if os.path.islink(p) or (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
         if ".so" in f:
-            p = os.path.join(root, f)
-            if not os.path.islink(p):
-                seen[f].append(os.path.getsize(p))
-dups = {k: v for k, v in seen.items() if len(v) > 1}
-total = sum(sum(v) for v in seen.values())
-print(json.dumps({"libs": len(seen), "bytes": total, "duplicates": dups}))
+            libs, lib_bytes = libs + 1, lib_bytes + st.st_size
+        if st.st_size >= 65536:
+            by_size[st.st_size].add(p)
+dups, dup_bytes = [], 0
+for size, paths in by_size.items():
+    if len(paths) > 1:
+        groups = collections.defaultdict(list)
+        for p in paths:
+            groups[hashlib.sha256(open(p, "rb").read()).hexdigest()].append(p)
+        for same in groups.values():
+            if len(same) > 1:
+                dups.append(sorted(same))
+                dup_bytes += size * (len(same) - 1)
+print(json.dumps({"libs": libs, "bytes": lib_bytes, "duplicates": dups, "duplicate_bytes": dup_bytes}))
 """
 
 
@@ -49,6 +65,33 @@ def size(image: str) -> float:
     return int(out.stdout) / 1e9 if out.returncode == 0 else float("nan")
 
 
+def compressed_gb(image: str) -> float:
+    """Push to a throwaway registry on loopback and add up the manifest: the size a registry shows."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="ptkit-figures-") as tmp:
+        config = Path(tmp) / "config.yml"
+        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
+                          f"http:\n  addr: 127.0.0.1:{port}\n")
+        registry = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        ref = f"localhost:{port}/figures/image:measure"
+        try:
+            time.sleep(1)
+            run(["docker", "tag", image, ref])
+            run(["docker", "push", ref])
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/figures/image/manifests/measure", headers={
+                "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                manifest = json.load(resp)
+        finally:
+            subprocess.run(["docker", "rmi", ref], capture_output=True)
+            registry.terminate()
+            registry.wait(timeout=20)
+    return (manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", default="ptkit/base:bookworm")
@@ -56,6 +99,8 @@ def main() -> None:
     parser.add_argument("--packages", default="torch numpy")
     parser.add_argument("--skip-cold", action="store_true", help="do not time a --no-cache build")
     parser.add_argument("--cuda-image", default="ptkit:cuda130")
+    parser.add_argument("--compressed", action="store_true",
+                        help="also measure the CUDA image's compressed (registry) size by a local push")
     args = parser.parse_args()
     build = [sys.executable, "-m", "ptkit", "build", "cpu", "--base-image", args.base_image,
              "--wheelhouse", args.wheelhouse, "--packages", args.packages]
@@ -81,7 +126,10 @@ def main() -> None:
         libs = json.loads(out)
         figures["cuda_image_shared_libs"] = libs["libs"]
         figures["cuda_image_shared_lib_gb"] = round(libs["bytes"] / 1e9, 3)
-        figures["cuda_image_duplicate_libs"] = sorted(libs["duplicates"])
+        figures["cuda_image_duplicate_files"] = libs["duplicates"]
+        figures["cuda_image_duplicate_mb"] = round(libs["duplicate_bytes"] / 1e6, 1)
+        if args.compressed:
+            figures["cuda_image_compressed_gb"] = round(compressed_gb(args.cuda_image), 3)
     print(f"cpu image size                      : {figures['cpu_image_gb']:.3f} GB (goal <= 1.10)")
     if "cold_build_s" in figures:
         print(f"cold build (--no-cache)             : {figures['cold_build_s']:.1f} s")
@@ -91,7 +139,9 @@ def main() -> None:
     if "cuda_image_gb" in figures:
         print(f"{args.cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
               f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "
-              f"duplicates: {figures['cuda_image_duplicate_libs'] or 'none'})")
+              f"byte-identical copies: {figures['cuda_image_duplicate_mb']} MB)")
+    if "cuda_image_compressed_gb" in figures:
+        print(f"{args.cuda_image} compressed (registry) : {figures['cuda_image_compressed_gb']:.3f} GB")
     print(json.dumps(figures))
 
 

@@ -56,8 +56,10 @@ def created_images(api):
     for tag in reversed(tags):
         with contextlib.suppress(docker.errors.ImageNotFound):
             api.images.remove(tag, force=True)
-    # Rebuilds leave the previous ptkit image untagged; remove those (only ptkit-labelled ones).
-    api.images.prune(filters={"dangling": True, "label": "ptkit.variant"})
+    # Rebuilds leave the previous image untagged, and multi-stage builds leave the builder stage
+    # (GBs for CUDA variants): remove those, and only those (ptkit-labelled).
+    for label in ("ptkit.variant", "ptkit.stage=builder"):
+        api.images.prune(filters={"dangling": True, "label": label})
 
 
 @pytest.fixture(scope="session")
@@ -333,3 +335,25 @@ def test_team_image_extends_ptkit_without_reinstalling_torch(api, cpu_image, whe
     assert out.startswith("/opt/team/") and "2.13.0+cpu" in out
     proc = run_ptkit("verify", "--image", tag, "--quick", "--require", "six")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cuda130_built_from_real_cuda13_wheels_and_verified(api, base_image, created_images):
+    """The cuda130 variant for real: torch 2.14.1 + CUDA 13 wheels (about 3 GB), no GPU on this host."""
+    wheels = ROOT / ".cache" / "wheelhouse" / "cuda130"
+    proc = run_ptkit("wheelhouse", "cuda130", str(wheels))
+    assert proc.returncode == 0, proc.stderr
+    report = ROOT / "reports" / "cuda130.json"
+    report.unlink(missing_ok=True)
+    proc = subprocess.run([*NOX, "-s", "cuda130", "--", "--base-image", BASE, "--wheelhouse", str(wheels)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    created_images += [t for img in api.images.list("ptkit") for t in img.tags if "cuda130" in t]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "this host has no NVIDIA container runtime: verifying without a GPU" in proc.stderr
+    data = json.loads(report.read_text())
+    env = data["environment"]
+    assert data["ok"] is True and env["torch"].startswith("2.14.1") and env["cuda"] == "13.0"
+    assert env["cudnn"] and env["nccl"], "cuDNN and NCCL versions must be readable without a GPU"
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["expect-cuda-version"]["status"] == "pass"
+    assert checks["cuda"]["status"] == "skip" and checks["cuda"]["detail"].startswith("no GPU visible: ")
+    assert "sm_90" in env["build"]["arch_list"]

@@ -143,22 +143,6 @@ def build_context(
 
 # --- build -----------------------------------------------------------------------------------
 
-def ensure_base(api: Any, ref: str) -> None:
-    """Use the base image if present, else pull it once; say what to do when neither works."""
-    if docker_api.image_exists(api, ref):
-        return
-    from docker.errors import APIError
-
-    repo, tag = split_ref(ref)
-    try:
-        api.images.pull(repo, tag=tag)
-    except APIError as exc:
-        raise PtkitError(
-            f"base image {ref} is not here and cannot be pulled ({docker_api._short(exc)}); "
-            "make a local one with `ptkit base` and pass --base-image ptkit/base:bookworm"
-        ) from None
-
-
 def _check_inputs(wheelhouse: Path | None, ca_bundle: Path | None) -> None:
     if wheelhouse is not None and not any(p.suffix == ".whl" for p in wheelhouse.glob("*")):
         raise PtkitError(f"--wheelhouse {wheelhouse}: no wheels there (make them with `ptkit wheelhouse`)")
@@ -229,7 +213,8 @@ def build_variant(
     ca_bundle: Path | None = None,
     no_cache: bool = False,
 ) -> str:
-    ensure_base(api, plan.base_image)
+    docker_api.ensure_image(api, plan.base_image, "make a local base with `ptkit base` and pass "
+                            "--base-image ptkit/base:bookworm")
     files = {
         "requirements.txt": ("\n".join(plan.requirements) + "\n").encode(),
         "expected.json": plan.expected_json().encode(),

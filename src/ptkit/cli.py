@@ -170,12 +170,9 @@ def verify_image(args: argparse.Namespace, image: str, variant_name: str | None,
 
 
 def _image_labels(api: Any, image: str) -> dict[str, str]:
-    from docker.errors import ImageNotFound
+    from . import docker_api
 
-    try:
-        img = api.images.get(image)
-    except ImageNotFound:
-        raise PtkitError(f"image {image} is not here: build it (`ptkit build`) or pull it") from None
+    img = docker_api.ensure_image(api, image, "build it (`ptkit build`) or check the name")
     return {**(img.labels or {}), "_id": img.id}
 
 

@@ -52,6 +52,23 @@ def image_exists(api: Any, ref: str) -> bool:
     return True
 
 
+def ensure_image(api: Any, ref: str, hint: str) -> Any:
+    """The local image, pulled once if missing; a one-line error with `hint` when neither works."""
+    from docker.errors import APIError, ImageNotFound
+
+    try:
+        return api.images.get(ref)
+    except ImageNotFound:
+        pass
+    from .render import split_ref
+
+    repo, tag = (ref, None) if "@" in ref else split_ref(ref)
+    try:
+        return api.images.pull(repo, tag=tag)
+    except APIError as exc:
+        raise PtkitError(f"image {ref} is not here and cannot be pulled ({_short(exc)}); {hint}") from None
+
+
 def stream_error(chunk: dict[str, Any]) -> str | None:
     """The error in one chunk of a build/push/pull stream, if it is one."""
     if "error" in chunk:
