@@ -16,5 +16,8 @@ bash scripts/host-setup.sh
 docker image inspect "$base" >/dev/null 2>&1 || .venv/bin/ptkit base --tag "$base"
 pkg_args=()
 [ -n "$packages" ] && pkg_args=(--packages "$packages")
+# The committed lock (locks/VARIANT.txt, hash-pinned) makes the build exact; PTKIT_LOCK="" resolves anew.
+lock=${PTKIT_LOCK-locks/$variant.txt}
+[ -f "$lock" ] && pkg_args+=(--lock "$lock")
 .venv/bin/ptkit wheelhouse "$variant" ".cache/wheelhouse/$variant" "${pkg_args[@]}"
 .venv/bin/nox -s "$variant" -- --base-image "$base" --wheelhouse ".cache/wheelhouse/$variant" "${pkg_args[@]}"

@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 BASE = "ptkit/base:bookworm"
 CPU_PACKAGES = "torch numpy"  # the only CPU torch here is 2.13.0+cpu; see scripts/main.sh
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+CPU_LOCK = ROOT / "locks" / "cpu.txt"
 NOX = [sys.executable, "-m", "nox"]
 
 
@@ -65,7 +66,7 @@ def created_images(api):
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory):
     dest = ROOT / ".cache" / "wheelhouse" / "cpu-tests"
-    proc = run_ptkit("wheelhouse", "cpu", str(dest), "--packages", CPU_PACKAGES)
+    proc = run_ptkit("wheelhouse", "cpu", str(dest), "--packages", CPU_PACKAGES, "--lock", str(CPU_LOCK))
     assert proc.returncode == 0, proc.stderr
     return dest
 
@@ -81,9 +82,9 @@ def base_image(api, created_images):
     return BASE
 
 
-def build_options(wheelhouse: Path) -> list[str]:
+def build_options(wheelhouse: Path, lock: bool = True) -> list[str]:
     return ["--base-image", BASE, "--wheelhouse", str(wheelhouse), "--packages", CPU_PACKAGES,
-            "--ca-bundle", str(HOST_CA)]
+            "--ca-bundle", str(HOST_CA), *(["--lock", str(CPU_LOCK)] if lock else [])]
 
 
 @pytest.fixture(scope="session")
@@ -207,7 +208,7 @@ def test_unpullable_base_suggests_ptkit_base(api, cpu_image):
 
 
 def test_build_failure_shows_the_log_tail(api, cpu_image, wheelhouse):
-    opts = build_options(wheelhouse)
+    opts = build_options(wheelhouse, lock=False)
     opts[opts.index("--packages") + 1] = "torch numpy==0.0.1"
     proc = run_ptkit("build", "cpu", *opts)
     assert proc.returncode == 1 and "image build failed" in proc.stderr
@@ -340,11 +341,13 @@ def test_team_image_extends_ptkit_without_reinstalling_torch(api, cpu_image, whe
 def test_cuda130_built_from_real_cuda13_wheels_and_verified(api, base_image, created_images):
     """The cuda130 variant for real: torch 2.14.1 + CUDA 13 wheels (about 3 GB), no GPU on this host."""
     wheels = ROOT / ".cache" / "wheelhouse" / "cuda130"
-    proc = run_ptkit("wheelhouse", "cuda130", str(wheels))
+    lock = ROOT / "locks" / "cuda130.txt"
+    proc = run_ptkit("wheelhouse", "cuda130", str(wheels), "--lock", str(lock))
     assert proc.returncode == 0, proc.stderr
     report = ROOT / "reports" / "cuda130.json"
     report.unlink(missing_ok=True)
-    proc = subprocess.run([*NOX, "-s", "cuda130", "--", "--base-image", BASE, "--wheelhouse", str(wheels)],
+    proc = subprocess.run([*NOX, "-s", "cuda130", "--", "--base-image", BASE, "--wheelhouse", str(wheels),
+                           "--lock", str(lock)],
                           cwd=ROOT, capture_output=True, text=True, timeout=3600)
     created_images += [t for img in api.images.list("ptkit") for t in img.tags if "cuda130" in t]
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]

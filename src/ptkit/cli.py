@@ -28,6 +28,8 @@ def _build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca-bundle", type=Path, metavar="FILE",
                         help="CA bundle for TLS-intercepting proxies; used in the build stage only")
     parser.add_argument("--packages", metavar='"torch numpy"', help="override the package set")
+    parser.add_argument("--lock", type=Path, metavar="FILE",
+                        help="install exactly this hash-pinned lock (from `ptkit wheelhouse`, e.g. locks/cpu.txt)")
     parser.add_argument("--no-cache", action="store_true")
     parser.add_argument("--extra-requirements", type=Path, metavar="FILE",
                         help="also build a team image FROM the variant image with these packages")
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     wheels.add_argument("--index-url", metavar="URL")
     wheels.add_argument("--extra-index-url", metavar="URL")
     wheels.add_argument("--use-variant-index", action="store_true", help="add the matrix's index_url")
+    wheels.add_argument("--lock", type=Path, metavar="FILE", help="download exactly this lock's wheels")
     wheels.add_argument("--matrix", type=Path, metavar="FILE")
     wheels.set_defaults(func=cmd_wheelhouse)
 
@@ -191,7 +194,7 @@ def _build(args: argparse.Namespace) -> tuple[str, str, dict[str, str]]:
     )
     api = docker_api.client()
     image_id = build.build_variant(api, plan, wheelhouse=args.wheelhouse, ca_bundle=args.ca_bundle,
-                                   no_cache=args.no_cache)
+                                   no_cache=args.no_cache, lock=args.lock)
     image, push_tags = plan.tags[0], plan.push_tags
     if team:
         tags = args.tag or [f"ptkit:{variant.name}-team"]
@@ -222,7 +225,7 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
 
     variant = _variant(args)
     reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
-    lock = build.wheelhouse(variant, reqs, args.dest, index_url=args.index_url,
+    lock = build.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
                             extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
     print(f"wheelhouse {args.dest}: {len(list(args.dest.glob('*.whl')))} wheels, lock {lock}")
     return 0
