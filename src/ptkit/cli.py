@@ -101,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ptkit {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A daemon or registry connection that breaks mid-command (daemon restarted, timeout):
+        # still one line, not a traceback. Anything else is a bug and keeps its traceback.
+        if not type(exc).__module__.startswith(("docker.", "requests.", "urllib3.")):
+            raise
+        print(f"ptkit {args.command}: error: Docker engine connection failed: {exc}".splitlines()[0],
+              file=sys.stderr)
+        return 1
 
 
 # --- commands --------------------------------------------------------------------------------
