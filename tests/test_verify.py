@@ -223,3 +223,57 @@ def test_small_shm_warns(monkeypatch):
 
 def test_usable_cpus_respects_affinity():
     assert 1 <= checks.usable_cpus() <= len(os.sched_getaffinity(0))
+
+
+@pytest.fixture
+def fake_h100(torch, monkeypatch):
+    """This machine's real torch, told that it is a CUDA 12.8 build looking at one H100."""
+    from types import SimpleNamespace
+
+    props = SimpleNamespace(name="NVIDIA H100 80GB HBM3", major=9, minor=0, total_memory=80 * 2**30,
+                            multi_processor_count=132)
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: props)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: props.name)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d=None: (9, 0))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch._C, "_cuda_getArchFlags", lambda: "sm_80 sm_86 sm_90 compute_90", raising=False)
+    monkeypatch.setattr(checks, "driver_version", lambda: "570.124.06")
+    return props
+
+
+def test_gpu_present_path_reports_devices_driver_and_arch(torch, fake_h100):
+    report = Report()
+    devices = checks.check_cuda(report, torch, expect_cuda=True)
+    status = {c.name: (c.status, c.detail) for c in report.checks}
+    assert devices == ["cuda:0"]
+    assert status["driver"] == (PASS, "driver 570.124.06 >= 570.26, the minimum for CUDA 12.8")
+    assert status["arch:cuda:0"][0] == PASS and status["cuda"] == (PASS, "1 device(s): NVIDIA H100 80GB HBM3")
+    assert report.devices[0] == {"index": 0, "name": "NVIDIA H100 80GB HBM3", "capability": "9.0",
+                                 "memory_gib": 80.0, "sm_count": 132}
+    assert checks.numerics_dtypes(torch, "cuda:0") == ["fp32", "tf32", "fp16", "bf16"]
+    assert bench.device_dtypes(torch, "cuda:0") == ["fp32", "tf32", "fp16", "bf16"]
+
+
+def test_gpu_figures_are_judged_against_the_datasheet(torch, fake_h100):
+    n = 8192
+    healthy = bench.summarize(torch, "cuda:0", "bf16", n, [2 * n**3 / 798e12] * 9, 1, 2)
+    assert healthy["status"] == "ok" and healthy["peak_tflops"] == 989.4
+    assert healthy["fraction_of_peak"] == pytest.approx(798 / 989.4)
+    # The tutorial's unsynchronized "0.00035 ms" for n=1000 on the same GPU.
+    broken = bench.summarize(torch, "cuda:0", "fp32", 1000, [0.35e-6] * 9, 10, 2)
+    assert broken["status"] == "broken" and broken["tflops"] is None
+    assert "exceeds the datasheet peak of 67 TFLOP/s" in broken["detail"]
+
+
+def test_gpu_text_report_names_the_device(torch, fake_h100):
+    from ptkit.verify.results import render_text
+
+    report = Report(environment=checks.environment())
+    checks.check_cuda(report, torch, expect_cuda=False)
+    report.tutorial = {"device": "cuda", "n": 1000, "median_ms": 0.021, "repeats": 10}
+    text = render_text(report)
+    assert "device 0: NVIDIA H100 80GB HBM3 sm_90 80.0 GiB, 132 SMs" in text
+    assert "Device selected : CUDA" in text and "Time taken to multiply two matrices on a GPU: 0.021 ms" in text
