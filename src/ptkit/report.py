@@ -6,7 +6,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from .verify.results import FAIL, write_json_atomic
+from .verify.results import FAIL, render_benchmarks, tutorial_lines, write_json_atomic
 
 
 def enrich(report: dict[str, Any], *, image: str, image_id: str | None, variant: str | None,
@@ -44,12 +44,16 @@ def summary(report: dict[str, Any]) -> str:
     head = (f"{report.get('run', {}).get('image', '?')}: {'OK' if report.get('ok') else 'FAILED'} - "
             f"torch {env.get('torch') or '-'}, CUDA {env.get('cuda') or '-'}, "
             + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    tail = render_benchmarks(report["benchmarks"]) if report.get("benchmarks") else []
+    if report.get("tutorial"):
+        tail += ["", *tutorial_lines(report["tutorial"])]
+    tail = ["", *tail] if tail else []
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
         lines = [head] + [f"  {c['status'].upper():5} {c['name']}: {c['detail']}" for c in checks]
-        return "\n".join(lines)
+        return "\n".join(lines + tail)
     table = Table(title=head, show_lines=False)
     for col in ("status", "check", "detail"):
         table.add_column(col, overflow="fold")
@@ -59,4 +63,4 @@ def summary(report: dict[str, Any]) -> str:
     console = Console(width=140, record=True, force_terminal=False)
     with console.capture() as cap:
         console.print(table)
-    return cap.get().rstrip()
+    return "\n".join([cap.get().rstrip(), *tail])
