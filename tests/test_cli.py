@@ -41,3 +41,23 @@ def test_push_without_a_registry_tag_is_refused(capsys):
 def test_variant_only_with_image(capsys):
     assert cli.main(["verify", "--variant", "cpu"]) == 1
     assert "--variant goes with --image" in capsys.readouterr().err
+
+
+def test_host_summary_has_checks_benchmarks_and_the_tutorial_lines(tmp_path):
+    from ptkit import report
+
+    data = report.enrich(
+        {"ok": False, "environment": {"torch": "2.14.1+cu130", "cuda": "13.0"},
+         "checks": [{"name": "cuda", "status": "fail", "detail": "no GPU visible: x", "seconds": 0.0}],
+         "benchmarks": [{"device": "cuda:0", "dtype": "bf16", "n": 8192, "median_s": 0.00138, "iqr_s": 1e-5,
+                         "tflops": 797.0, "peak_tflops": 989.4, "fraction_of_peak": 0.8055, "status": "ok",
+                         "detail": ""}],
+         "tutorial": {"device": "cuda", "n": 1000, "median_ms": 0.02, "repeats": 10}},
+        image="ptkit:cuda130", image_id=None, variant="cuda130", gpu=True)
+    text = report.summary(data)
+    assert "ptkit:cuda130: FAILED" in text and "no GPU visible: x" in text
+    assert "80.5%" in text and "797.000" in text
+    assert "Time taken to multiply two matrices on a GPU: 0.020 ms" in text
+    assert report.first_failure(data) == "cuda: no GPU visible: x"
+    path = report.write(data, tmp_path / "r.json")
+    assert path.read_text().count('"run"') == 1
