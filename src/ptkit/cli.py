@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify_cli.add_verify_args(verify)
     verify.add_argument("--image", metavar="IMAGE", help="verify this image in a throwaway container")
     verify.add_argument("--variant", help="with --image: also expect this matrix variant's CUDA")
+    verify.add_argument("--matrix", type=Path, metavar="FILE", help="with --variant: the matrix file")
     verify.add_argument("--gpu", choices=("auto", "yes", "no"), default="auto",
                         help="with --image: give the container the GPUs (auto: when the host can)")
     verify.set_defaults(func=cmd_verify)
@@ -126,11 +127,11 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: v.to_dict() for name, v in m.variants.items()}, indent=2))
         return 0
+    from .verify.results import table
+
     cols = ("torch", "torchvision", "torchaudio", "python", "cuda", "min_driver", "index_url")
-    rows = [("variant", *cols)] + [(v.name, *(getattr(v, c) or "-" for c in cols)) for v in m.variants.values()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    rows = [["variant", *cols]] + [[v.name, *(getattr(v, c) or "-" for c in cols)] for v in m.variants.values()]
+    print("\n".join(table(rows)))
     return 0
 
 
@@ -139,42 +140,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.variant:
             raise PtkitError("--variant goes with --image")
         return verify_cli.verify_main(args)
-    return verify_image(args, args.image, args.variant, args.report)
-
-
-def _forwarded(args: argparse.Namespace, expect_cuda: bool) -> list[str]:
-    out = ["--quick"] if args.quick else []
-    out += ["--expect-cuda"] if args.expect_cuda or expect_cuda else []
-    out += ["--expect-cuda-version", args.expect_cuda_version] if args.expect_cuda_version else []
+    checks = ["--quick"] if args.quick else []
+    checks += ["--expect-cuda"] if args.expect_cuda else []
     for name in args.require:
-        out += ["--require", name]
-    return out
+        checks += ["--require", name]
+    return verify_image(args.image, checks, variant=args.variant, expect_cuda_version=args.expect_cuda_version,
+                        gpu=args.gpu, report_path=args.report, as_json=args.json, matrix_path=args.matrix)
 
 
-def verify_image(args: argparse.Namespace, image: str, variant_name: str | None, report_path: Path | None,
-                 *, image_id: str | None = None, digests: dict[str, str] | None = None) -> int:
+def verify_image(
+    image: str,
+    checks: list[str],
+    *,
+    variant: str | None = None,
+    expect_cuda_version: str | None = None,
+    gpu: str = "auto",
+    report_path: Path | None = None,
+    as_json: bool = False,
+    matrix_path: Path | None = None,
+    image_id: str | None = None,
+    digests: dict[str, str] | None = None,
+) -> int:
+    """Run the verifier in a throwaway container of `image`; `checks` are extra verify flags."""
     from . import container, docker_api, report
 
     api = docker_api.client()
-    if variant_name and not args.expect_cuda_version:
+    if variant and not expect_cuda_version:
         from . import matrix
 
-        args.expect_cuda_version = matrix.load(getattr(args, "matrix", None)).get(variant_name).cuda or None
+        expect_cuda_version = matrix.load(matrix_path).get(variant).cuda or None
     labels = _image_labels(api, image)
-    gpu = args.gpu == "yes" or (args.gpu == "auto" and docker_api.has_nvidia_runtime(api))
-    if args.gpu == "auto" and not gpu and labels.get("ptkit.cuda") != "":  # CUDA or unknown image
+    use_gpu = gpu == "yes" or (gpu == "auto" and docker_api.has_nvidia_runtime(api))
+    if gpu == "auto" and not use_gpu and labels.get("ptkit.cuda") != "":  # CUDA or unknown image
         print("ptkit: this host has no NVIDIA container runtime: verifying without a GPU", file=sys.stderr)
-    expect_cuda = gpu and bool(args.expect_cuda_version)
+    if expect_cuda_version:
+        checks = [*checks, "--expect-cuda-version", expect_cuda_version]
+        if use_gpu and "--expect-cuda" not in checks:
+            checks.append("--expect-cuda")
     inject = not labels.get("ptkit.variant")  # not a ptkit image: bring the verifier in
-    result = container.run_verifier(api, image, _forwarded(args, expect_cuda), inject=inject, gpu=gpu)
+    result = container.run_verifier(api, image, checks, inject=inject, gpu=use_gpu)
     data = report.enrich(result.report, image=image, image_id=image_id or labels.get("_id"),
-                         variant=variant_name or labels.get("ptkit.variant"), gpu=gpu, digests=digests)
+                         variant=variant or labels.get("ptkit.variant"), gpu=use_gpu, digests=digests)
     if report_path:
         report.write(data, report_path)
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(report.summary(data))
+    print(json.dumps(data, indent=2) if as_json else report.summary(data))
     if not data["ok"]:
         raise PtkitError(f"verification of {image} failed: {report.first_failure(data) or 'see the report'}")
     return 0
@@ -221,9 +230,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     image, image_id, digests = _build(args)
-    args.quick, args.expect_cuda, args.expect_cuda_version, args.require, args.json = False, False, None, [], False
     path = args.report or REPORTS / f"{args.variant}.json"
-    code = verify_image(args, image, args.variant, path, image_id=image_id, digests=digests)
+    code = verify_image(image, [], variant=args.variant, gpu=args.gpu, report_path=path, matrix_path=args.matrix,
+                        image_id=image_id, digests=digests)
     print(f"report: {path}", file=sys.stderr)
     return code
 

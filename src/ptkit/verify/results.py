@@ -102,7 +102,7 @@ def write_json_atomic(data: dict[str, Any], path: str) -> None:
         raise
 
 
-def _table(rows: list[list[str]]) -> list[str]:
+def table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     # zip(strict=) is 3.10+; the verifier also runs on older images' Pythons.
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]  # noqa: B905
@@ -120,7 +120,7 @@ def render_benchmarks(benchmarks: list[dict[str, Any]]) -> list[str]:
             f"{b['median_s'] * 1e3:.3f}", f"{b['iqr_s'] * 1e3:.3f}", f"{b['tflops']:.3f}",
             "-" if frac is None else f"{frac * 100:.1f}%",
         ])
-    return _table(rows)
+    return table(rows)
 
 
 def tutorial_lines(tutorial: dict[str, Any]) -> list[str]:
@@ -142,7 +142,7 @@ def render_text(report: Report) -> str:
     ]
     rows = [["status", "check", "detail", "s"]]
     rows += [[c.status.upper(), c.name, c.detail, f"{c.seconds:.2f}"] for c in report.checks]
-    lines += _table(rows)
+    lines += table(rows)
     for dev in report.devices:
         lines.append(
             f"device {dev['index']}: {dev['name']} sm_{dev['capability'].replace('.', '')} "
