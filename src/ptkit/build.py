@@ -68,7 +68,10 @@ class Progress:
             self.status.stop()
 
     def _print(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        if self.console is not None:  # through rich, so finished steps print above the live line
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def line(self, text: str) -> None:
         for raw in text.splitlines():
