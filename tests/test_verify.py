@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -277,3 +278,19 @@ def test_gpu_text_report_names_the_device(torch, fake_h100):
     text = render_text(report)
     assert "device 0: NVIDIA H100 80GB HBM3 sm_90 80.0 GiB, 132 SMs" in text
     assert "Device selected : CUDA" in text and "Time taken to multiply two matrices on a GPU: 0.021 ms" in text
+
+
+OLD_PYTHONS = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[89].*/bin/python")))
+
+
+@pytest.mark.parametrize("python", OLD_PYTHONS or [pytest.param(None, marks=pytest.mark.skip("no 3.8/3.9 here"))])
+def test_the_copied_verifier_runs_on_older_pythons(python, tmp_path):
+    """What `verify --image` injects must import on the Pythons of older vendor images."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "src" / "ptkit" / "verify", tmp_path / "ptkit_verify")
+    proc = subprocess.run([python, "-S", "-m", "ptkit_verify", "verify", "--json"], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["checks"][0]["detail"] == "torch is not installed (required)"
