@@ -93,7 +93,7 @@ def cpu_image(api, base_image, wheelhouse, created_images):
     report.unlink(missing_ok=True)
     proc = subprocess.run([*NOX, "-s", "cpu", "--", *build_options(wheelhouse)], cwd=ROOT,
                           capture_output=True, text=True, timeout=1800)
-    created_images += ["ptkit:cpu", "ptkit:2.13.0-cpu-py3.11"] + [
+    created_images += ["ptkit:cpu", "ptkit:latest", "ptkit:2.13.0-cpu-py3.11"] + [
         t for img in api.images.list("ptkit") for t in img.tags if t.startswith("ptkit:2.13.0-cpu-py3.11-")]
     sys.stderr.write(proc.stderr[-3000:])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -111,7 +111,8 @@ def test_nox_session_builds_and_verifies_in_a_container(cpu_image):
 
 
 def test_docker_run_verify_json_as_uid_1000(api, cpu_image):
-    out = api.containers.run("ptkit:cpu", ["verify", "--json", "--quick"], remove=True, shm_size="1g",
+    # `docker run ptkit verify`: the matrix's `latest` variant is also ptkit:latest.
+    out = api.containers.run("ptkit", ["verify", "--json", "--quick"], remove=True, shm_size="1g",
                              labels={"ptkit.role": "test"})
     report = json.loads(out)
     assert report["ok"] is True

@@ -51,6 +51,7 @@ def write(tmp_path: Path, text: str) -> Path:
         (lambda s: s.replace("[variants.cpu]", "[variants.cpu]\ntorhc = 1"), "[variants.cpu]: unknown key 'torhc'"),
         (lambda s: s.replace("schema = 1", "schema = 2"), "key 'schema' must be 1"),
         (lambda s: s + "\n[variants.broken\n", "not valid TOML"),
+        (lambda s: s.replace('latest = "cpu"', 'latest = "gpu"'), "key 'latest' names no variant: 'gpu'"),
     ],
 )
 def test_corrupt_matrix_names_file_and_key(tmp_path, edit, message):

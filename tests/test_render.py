@@ -37,7 +37,9 @@ def test_tags_describe_contents_and_push_only_named_repositories():
     assert tags[:3] == ["ptkit:cuda130", "ptkit:2.14.1-cuda130-py3.11", "ptkit:2.14.1-cuda130-py3.11-20261127-0123456"]
     assert pushed == ["localhost:5000/team/pytorch:cu13", "localhost:5000/team/pytorch:2.14.1-cuda130-py3.11",
                       "localhost:5000/team/pytorch:2.14.1-cuda130-py3.11-20261127-0123456"]
-    assert all(t in tags for t in pushed)
+    assert all(t in tags for t in pushed) and "ptkit:latest" not in tags
+    assert "ptkit:latest" in render.tags(M.get("cpu"), [], "0123456789abcdef", WHEN, latest=True)[0]
+    assert M.latest == "cpu"
 
 
 def test_split_ref_handles_registry_ports():

@@ -198,16 +198,17 @@ def _image_labels(api: Any, image: str) -> dict[str, str]:
 
 def _build(args: argparse.Namespace) -> tuple[str, str, dict[str, str]]:
     """Build (and push) what the options ask for; return (image to verify, its id, pushed digests)."""
-    from . import build, docker_api, render
+    from . import build, docker_api, matrix, render
 
-    variant = _variant(args)
+    m = matrix.load(args.matrix)
+    variant = m.get(args.variant)
     if args.push and not args.tag:
         raise PtkitError("--push needs --tag REGISTRY/REPOSITORY:TAG (ptkit:* tags stay local)")
     team = args.extra_requirements is not None
     plan = render.plan(
         variant, packages=args.packages.split() if args.packages else None, base_image=args.base_image,
         index_url=args.index_url, extra_index_url=args.extra_index_url,
-        extra_tags=() if team else tuple(args.tag),
+        extra_tags=() if team else tuple(args.tag), latest=m.latest == variant.name,
     )
     api = docker_api.client()
     image_id = build.build_variant(api, plan, wheelhouse=args.wheelhouse, ca_bundle=args.ca_bundle,

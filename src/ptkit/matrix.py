@@ -68,6 +68,7 @@ class Variant:
 class Matrix:
     path: Path
     variants: dict[str, Variant]
+    latest: str | None = None  # the variant also tagged ptkit:latest (`docker run ptkit verify`)
 
     def get(self, name: str) -> Variant:
         if name not in self.variants:
@@ -92,7 +93,11 @@ def load(path: Path | None = None) -> Matrix:
         raise MatrixError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError(f"{path}: not valid TOML: {exc}") from None
-    return Matrix(path, parse(data, str(path)))
+    variants = parse(data, str(path))
+    latest = data.get("latest")
+    if latest is not None and latest not in variants:
+        raise MatrixError(f"{path}: key 'latest' names no variant: {latest!r}")
+    return Matrix(path, variants, latest)
 
 
 def parse(data: dict[str, Any], where: str) -> dict[str, Variant]:

@@ -125,10 +125,11 @@ def split_ref(ref: str) -> tuple[str, str]:
     return repo, tag
 
 
-def tags(variant: Variant, extra: list[str], revision: str, created: dt.datetime) -> tuple[list[str], list[str]]:
+def tags(variant: Variant, extra: list[str], revision: str, created: dt.datetime,
+         latest: bool = False) -> tuple[list[str], list[str]]:
     """(all tags, the tags a push sends). Each --tag repository also gets the descriptive and stamped tags."""
     described = [descriptive_tag(variant), stamped_tag(variant, revision, created)]
-    local = [f"ptkit:{variant.name}", *(f"ptkit:{t}" for t in described)]
+    local = [f"ptkit:{variant.name}", *(f"ptkit:{t}" for t in described), *(["ptkit:latest"] if latest else [])]
     pushed: list[str] = []
     for ref in extra:
         repo, _ = split_ref(ref)
@@ -146,12 +147,13 @@ def plan(
     index_url: str | None = None,
     extra_index_url: str = "",
     extra_tags: tuple[str, ...] = (),
+    latest: bool = False,
     now: dt.datetime | None = None,
 ) -> BuildPlan:
     created = now or dt.datetime.now(dt.timezone.utc)
     revision = git_revision()
     lines, expected = requirements(variant, packages)
-    all_tags, push_tags = tags(variant, list(extra_tags), revision, created)
+    all_tags, push_tags = tags(variant, list(extra_tags), revision, created, latest)
     return BuildPlan(
         variant=variant,
         requirements=lines,
