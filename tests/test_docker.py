@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_ptkit
+from conftest import ROOT, record_evidence, run_ptkit
 
 docker = pytest.importorskip("docker")
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -95,7 +95,7 @@ def cpu_image(api, base_image, wheelhouse, created_images):
                           capture_output=True, text=True, timeout=1800)
     created_images += ["ptkit:cpu", "ptkit:latest", "ptkit:2.13.0-cpu-py3.11"] + [
         t for img in api.images.list("ptkit") for t in img.tags if t.startswith("ptkit:2.13.0-cpu-py3.11-")]
-    sys.stderr.write(proc.stderr[-3000:])
+    record_evidence(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads(report.read_text())
 
@@ -285,6 +285,7 @@ def test_push_delete_pull_by_digest_and_verify(api, cpu_image, wheelhouse, regis
     record = tmp_path / "cpu.json"
     proc = run_ptkit("check", "cpu", *build_options(wheelhouse), "--push", "--tag", f"{repo}:cpu",
                      "--report", str(record))
+    record_evidence(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]
     pushed = json.loads(record.read_text())["run"]["pushed"]
     assert set(pushed) >= {f"{repo}:cpu", f"{repo}:2.13.0-cpu-py3.11"}
@@ -324,6 +325,7 @@ def test_team_image_extends_ptkit_without_reinstalling_torch(api, cpu_image, whe
     tag = "ptkit-test/team:cpu"
     proc = run_ptkit("build", "cpu", *build_options(wheelhouse), "--extra-requirements", str(reqs), "--tag", tag)
     created_images.append(tag)
+    record_evidence(proc.stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]
     child, parent = api.images.get(tag), api.images.get("ptkit:cpu")
     assert child.labels["ptkit.parent"] == "ptkit:cpu"
@@ -350,6 +352,7 @@ def test_cuda130_built_from_real_cuda13_wheels_and_verified(api, base_image, cre
                            "--lock", str(lock)],
                           cwd=ROOT, capture_output=True, text=True, timeout=3600)
     created_images += [t for img in api.images.list("ptkit") for t in img.tags if "cuda130" in t]
+    record_evidence(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "this host has no NVIDIA container runtime: verifying without a GPU" in proc.stdout + proc.stderr
     data = json.loads(report.read_text())

@@ -42,6 +42,11 @@ def test_tags_describe_contents_and_push_only_named_repositories():
     assert M.latest == "cpu"
 
 
+def test_stamped_tag_marks_uncommitted_sources():
+    assert render.stamped_tag(M.get("cpu"), "0123456789abcdef-dirty", WHEN) == "2.13.0-cpu-py3.11-20261127-0123456-dirty"
+    assert render.stamped_tag(M.get("cpu"), "unknown", WHEN) == "2.13.0-cpu-py3.11-20261127-norev"
+
+
 def test_split_ref_handles_registry_ports():
     assert render.split_ref("localhost:5000/team/pytorch") == ("localhost:5000/team/pytorch", "latest")
     assert render.split_ref("localhost:5000/a:b") == ("localhost:5000/a", "b")

@@ -113,7 +113,7 @@ def descriptive_tag(variant: Variant) -> str:
 
 def stamped_tag(variant: Variant, revision: str, created: dt.datetime) -> str:
     """Immutable reference: the descriptive tag plus build date and source revision."""
-    rev = revision[:7] if revision != "unknown" else "norev"
+    rev = revision[:7] + ("-dirty" if revision.endswith("-dirty") else "") if revision != "unknown" else "norev"
     return f"{descriptive_tag(variant)}-{created:%Y%m%d}-{rev}"
 
 
