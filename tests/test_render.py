@@ -43,7 +43,8 @@ def test_tags_describe_contents_and_push_only_named_repositories():
 
 
 def test_stamped_tag_marks_uncommitted_sources():
-    assert render.stamped_tag(M.get("cpu"), "0123456789abcdef-dirty", WHEN) == "2.13.0-cpu-py3.11-20261127-0123456-dirty"
+    dirty = render.stamped_tag(M.get("cpu"), "0123456789abcdef-dirty", WHEN)
+    assert dirty == "2.13.0-cpu-py3.11-20261127-0123456-dirty"
     assert render.stamped_tag(M.get("cpu"), "unknown", WHEN) == "2.13.0-cpu-py3.11-20261127-norev"
 
 
