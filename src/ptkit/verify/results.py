@@ -96,6 +96,7 @@ def write_json_atomic(data: dict[str, Any], path: str) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=2)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is for everyone to read
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
