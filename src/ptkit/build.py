@@ -246,10 +246,9 @@ def build_team(
     """A team image FROM a ptkit image: its packages in a layer of their own, torch untouched."""
     if not requirements_file.is_file():
         raise PtkitError(f"--extra-requirements {requirements_file}: no such file")
-    parent_image = api.images.get(parent) if docker_api.image_exists(api, parent) else None
-    if parent_image is None:
+    if not docker_api.image_exists(api, parent):
         raise PtkitError(f"parent image {parent} is not here: build it first (`ptkit build VARIANT`)")
-    buildargs = {"PARENT": parent, "PARENT_DIGEST": parent_image.id, "INDEX_URL": index_url}
+    buildargs = {"PARENT": parent, "PARENT_DIGEST": api.images.get(parent).id, "INDEX_URL": index_url}
     files = {"requirements.txt": requirements_file.read_bytes()}
     return run_build(
         api, dockerfile=DOCKER_DIR / "Dockerfile.team", files=files, buildargs=buildargs, tags=tags,
