@@ -65,6 +65,18 @@ def size(image: str) -> float:
     return int(out.stdout) / 1e9 if out.returncode == 0 else float("nan")
 
 
+def layers(image: str) -> list[tuple[str, float]]:
+    """The image's layers of 1 MB or more, with the step that made each (what the size is made of)."""
+    import docker
+
+    out = []
+    for layer in reversed(docker.from_env().api.history(image)):
+        if layer["Size"] >= 1e6:
+            step = " ".join(layer["CreatedBy"].replace("/bin/sh -c #(nop) ", "").split())
+            out.append((step[:70] if step else "(base image import)", round(layer["Size"] / 1e6, 1)))
+    return out
+
+
 def compressed_gb(image: str) -> float:
     """Push to a throwaway registry on loopback and add up the manifest: the size a registry shows."""
     with socket.socket() as sock:
@@ -101,10 +113,16 @@ def main() -> None:
     parser.add_argument("--cuda-image", default="ptkit:cuda130")
     parser.add_argument("--compressed", action="store_true",
                         help="also measure the CUDA image's compressed (registry) size by a local push")
+    parser.add_argument("--cuda-wheelhouse", metavar="DIR",
+                        help="first build ptkit:cuda130 with --no-cache from DIR and locks/cuda130.txt, timed")
     args = parser.parse_args()
     build = [sys.executable, "-m", "ptkit", "build", "cpu", "--base-image", args.base_image,
              "--wheelhouse", args.wheelhouse, "--packages", args.packages]
     figures: dict[str, object] = {}
+    if args.cuda_wheelhouse:
+        figures["cuda130_no_cache_build_s"] = round(run([
+            sys.executable, "-m", "ptkit", "build", "cuda130", "--no-cache", "--base-image", args.base_image,
+            "--wheelhouse", args.cuda_wheelhouse, "--lock", str(ROOT / "locks" / "cuda130.txt")]), 1)
     if not args.skip_cold:
         figures["cold_build_s"] = round(run([*build, "--no-cache"]), 1)
     run(build)  # warm the cache, so the next build differs only by the touch
@@ -115,6 +133,7 @@ def main() -> None:
         TOUCH.unlink()
     run(build)  # leave ptkit:cpu without the throwaway file
     figures["cpu_image_gb"] = round(size("ptkit:cpu"), 3)
+    figures["cpu_image_layers_mb"] = layers("ptkit:cpu")
     walls = [run(["docker", "run", "--rm", "ptkit:cpu", "verify", "--quick"]) for _ in range(5)]
     figures["docker_run_verify_quick_s"] = round(statistics.median(walls), 2)
     cuda_gb = size(args.cuda_image)
@@ -131,6 +150,8 @@ def main() -> None:
         if args.compressed:
             figures["cuda_image_compressed_gb"] = round(compressed_gb(args.cuda_image), 3)
     print(f"cpu image size                      : {figures['cpu_image_gb']:.3f} GB (goal <= 1.10)")
+    for step, mb in figures["cpu_image_layers_mb"]:
+        print(f"    {mb:8.1f} MB  {step}")
     if "cold_build_s" in figures:
         print(f"cold build (--no-cache)             : {figures['cold_build_s']:.1f} s")
     print(f"rebuild after touching the verifier : {figures['rebuild_after_touch_s']:.1f} s (goal <= 10)")
@@ -140,6 +161,8 @@ def main() -> None:
         print(f"{args.cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
               f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "
               f"byte-identical copies: {figures['cuda_image_duplicate_mb']} MB)")
+    if "cuda130_no_cache_build_s" in figures:
+        print(f"ptkit:cuda130 build (--no-cache)    : {figures['cuda130_no_cache_build_s']:.1f} s")
     if "cuda_image_compressed_gb" in figures:
         print(f"{args.cuda_image} compressed (registry) : {figures['cuda_image_compressed_gb']:.3f} GB")
     print(json.dumps(figures))
