@@ -144,8 +144,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     checks += ["--expect-cuda"] if args.expect_cuda else []
     for name in args.require:
         checks += ["--require", name]
-    return verify_image(args.image, checks, variant=args.variant, expect_cuda_version=args.expect_cuda_version,
-                        gpu=args.gpu, report_path=args.report, as_json=args.json, matrix_path=args.matrix)
+    expect_cuda_version = args.expect_cuda_version
+    if args.variant and not expect_cuda_version:
+        from . import matrix
+
+        expect_cuda_version = matrix.load(args.matrix).get(args.variant).cuda or None
+    return verify_image(args.image, checks, variant=args.variant, expect_cuda_version=expect_cuda_version,
+                        gpu=args.gpu, report_path=args.report, as_json=args.json)
 
 
 def verify_image(
@@ -157,7 +162,6 @@ def verify_image(
     gpu: str = "auto",
     report_path: Path | None = None,
     as_json: bool = False,
-    matrix_path: Path | None = None,
     image_id: str | None = None,
     digests: dict[str, str] | None = None,
 ) -> int:
@@ -165,10 +169,6 @@ def verify_image(
     from . import container, docker_api, report
 
     api = docker_api.client()
-    if variant and not expect_cuda_version:
-        from . import matrix
-
-        expect_cuda_version = matrix.load(matrix_path).get(variant).cuda or None
     labels = _image_labels(api, image)
     use_gpu = gpu == "yes" or (gpu == "auto" and docker_api.has_nvidia_runtime(api))
     if gpu == "auto" and not use_gpu and labels.get("ptkit.cuda") != "":  # CUDA or unknown image
@@ -196,8 +196,8 @@ def _image_labels(api: Any, image: str) -> dict[str, str]:
     return {**(img.labels or {}), "_id": img.id}
 
 
-def _build(args: argparse.Namespace) -> tuple[str, str, dict[str, str]]:
-    """Build (and push) what the options ask for; return (image to verify, its id, pushed digests)."""
+def _build(args: argparse.Namespace) -> tuple[Any, str, str, dict[str, str]]:
+    """Build (and push) what the options ask for; return (variant, image to verify, its id, pushed digests)."""
     from . import build, docker_api, matrix, render
 
     m = matrix.load(args.matrix)
@@ -220,20 +220,20 @@ def _build(args: argparse.Namespace) -> tuple[str, str, dict[str, str]]:
                                     ca_bundle=args.ca_bundle, index_url=args.index_url or "https://pypi.org/simple")
         image, push_tags = tags[0], list(args.tag)
     digests = build.push(api, push_tags) if args.push else {}
-    return image, image_id, digests
+    return variant, image, image_id, digests
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    image, image_id, digests = _build(args)
+    _, image, image_id, digests = _build(args)
     print(json.dumps({"image": image, "image_id": image_id, "pushed": digests}))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    image, image_id, digests = _build(args)
+    variant, image, image_id, digests = _build(args)
     path = args.report or REPORTS / f"{args.variant}.json"
-    code = verify_image(image, [], variant=args.variant, gpu=args.gpu, report_path=path, matrix_path=args.matrix,
-                        image_id=image_id, digests=digests)
+    code = verify_image(image, [], variant=variant.name, expect_cuda_version=variant.cuda or None, gpu=args.gpu,
+                        report_path=path, image_id=image_id, digests=digests)
     print(f"report: {path}", file=sys.stderr)
     return code
 

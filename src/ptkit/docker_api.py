@@ -42,16 +42,6 @@ def has_nvidia_runtime(api: Any) -> bool:
     )
 
 
-def image_exists(api: Any, ref: str) -> bool:
-    from docker.errors import ImageNotFound
-
-    try:
-        api.images.get(ref)
-    except ImageNotFound:
-        return False
-    return True
-
-
 def ensure_image(api: Any, ref: str, hint: str) -> Any:
     """The local image, pulled once if missing; a one-line error with `hint` when neither works."""
     from docker.errors import APIError, ImageNotFound

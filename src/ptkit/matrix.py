@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from .errors import PtkitError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI
+    import tomli as tomllib
 
 SCHEMA = 1
 REQUIRED = ("torch", "torchvision", "torchaudio", "cuda", "index_url", "min_driver")
