@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import docker_api
-from .errors import PtkitError
+from .errors import Interrupted, PtkitError
 from .matrix import Variant
 from .render import REPO_ROOT, BuildPlan, split_ref
 
@@ -178,7 +178,7 @@ def run_build(
         except KeyboardInterrupt:
             # Closing the stream cancels the build; forcerm removes its intermediate container.
             _close(stream)
-            raise PtkitError("build interrupted; the daemon cancelled it and removed its containers") from None
+            raise Interrupted("build interrupted; the daemon cancelled it and removed its containers") from None
         seconds = progress.done()
     for ref in tags[1:]:
         repo, tag = split_ref(ref)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import docker_api
-from .errors import PtkitError
+from .errors import Interrupted, PtkitError
 from .verify.facts import SCHEMA
 from .verify.results import FAIL
 
@@ -95,7 +95,7 @@ def run_verifier(
     except APIError as exc:
         raise PtkitError(f"cannot run {image}: {docker_api._short(exc)}") from None
     except KeyboardInterrupt:
-        raise PtkitError("interrupted; the verifier container was removed") from None
+        raise Interrupted("interrupted; the verifier container was removed") from None
     finally:
         if container is not None:
             _remove(container)

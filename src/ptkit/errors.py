@@ -5,3 +5,9 @@ class PtkitError(Exception):
     """A failure the user can act on; the message is the whole story, in one line."""
 
     exit_code = 1
+
+
+class Interrupted(PtkitError):
+    """Ctrl-C, after the command has cleaned up after itself; 130 as shells report SIGINT."""
+
+    exit_code = 130
