@@ -239,20 +239,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_wheelhouse(args: argparse.Namespace) -> int:
-    from . import build, render
+    from . import render, wheels
 
     variant = _variant(args)
     reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
-    lock = build.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
+    lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
                             extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
     print(f"wheelhouse {args.dest}: {len(list(args.dest.glob('*.whl')))} wheels, lock {lock}")
     return 0
 
 
 def cmd_base(args: argparse.Namespace) -> int:
-    from . import build, docker_api
+    from . import base, docker_api
 
-    print(build.base(docker_api.client(), args.tag, args.suite, args.mirror))
+    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror))
     return 0
 
 
