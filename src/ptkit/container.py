@@ -11,6 +11,7 @@ import io
 import json
 import sys
 import tarfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,11 @@ def run_verifier(
     from docker.errors import APIError, ImageNotFound
 
     args = ["verify", "--json", *verify_args]
+    # Named up front, so that a Ctrl-C between the daemon creating it and us getting its id still
+    # finds it to remove.
+    name = f"ptkit-verify-{uuid.uuid4().hex[:12]}"
     options: dict[str, Any] = {
-        "image": image, "detach": True, "shm_size": shm_size, "labels": {ROLE_LABEL: "verify"},
+        "image": image, "name": name, "detach": True, "shm_size": shm_size, "labels": {ROLE_LABEL: "verify"},
         "device_requests": gpu_requests(api, gpu),
     }
     if inject:
@@ -81,7 +85,6 @@ def run_verifier(
                        command=None, environment={"PYTHONPATH": INJECT_ROOT})
     else:
         options.update(entrypoint=["ptkit"], command=args)
-    container = None
     try:
         container = api.containers.create(**options)
         if inject:
@@ -97,17 +100,20 @@ def run_verifier(
     except KeyboardInterrupt:
         raise Interrupted("interrupted; the verifier container was removed") from None
     finally:
-        if container is not None:
-            _remove(container)
+        _remove(api, name)
     code = int(status.get("StatusCode", 1))
     return RunResult(code, parse_report(stdout, stderr, code, image), stderr)
 
 
-def _remove(container: Any) -> None:
+def _remove(api: Any, name: str) -> None:
+    from docker.errors import NotFound
+
     try:
-        container.remove(force=True)
+        api.api.remove_container(name, force=True)
+    except NotFound:  # never created
+        pass
     except Exception as exc:  # noqa: BLE001 - report, but never mask the run's own outcome
-        print(f"ptkit: warning: could not remove container {container.short_id}: {exc}", file=sys.stderr)
+        print(f"ptkit: warning: could not remove container {name}: {exc}", file=sys.stderr)
 
 
 def parse_report(stdout: str, stderr: str, code: int, image: str) -> dict[str, Any]:
