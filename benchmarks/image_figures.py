@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 import urllib.request
 from pathlib import Path
 
@@ -52,12 +53,23 @@ print(json.dumps({"libs": libs, "bytes": lib_bytes, "duplicates": dups, "duplica
 """
 
 
-def run(cmd: list[str]) -> float:
+def timed(cmd: list[str]) -> tuple[float, str]:
+    """Wall seconds of a command that must succeed, and its stdout."""
     start = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-2000:]}")
-    return time.monotonic() - start
+    return time.monotonic() - start, proc.stdout
+
+
+def run(cmd: list[str]) -> float:
+    return timed(cmd)[0]
+
+
+def python_loop_s() -> float:
+    """This host's speed right now (a shared VM's varies by 2x): 10**7 Python additions, best of 3."""
+    code = "s = 0\nfor i in range(10**7):\n    s += i"
+    return min(timeit.timeit(code, number=1) for _ in range(3))
 
 
 def size(image: str) -> float:
@@ -134,8 +146,14 @@ def main() -> None:
     run(build)  # leave ptkit:cpu without the throwaway file
     figures["cpu_image_gb"] = round(size("ptkit:cpu"), 3)
     figures["cpu_image_layers_mb"] = layers("ptkit:cpu")
-    walls = [run(["docker", "run", "--rm", "ptkit:cpu", "verify", "--quick"]) for _ in range(5)]
-    figures["docker_run_verify_quick_s"] = round(statistics.median(walls), 2)
+    # Where the wall time goes: starting a container, and importing torch inside it (from the report).
+    runs = [timed(["docker", "run", "--rm", "ptkit:cpu", "verify", "--quick", "--json"]) for _ in range(5)]
+    figures["docker_run_verify_quick_s"] = round(statistics.median(wall for wall, _ in runs), 2)
+    imports = [next(c["seconds"] for c in json.loads(out)["checks"] if c["name"] == "import:torch") for _, out in runs]
+    figures["of_which_import_torch_s"] = round(statistics.median(imports), 2)
+    starts = [run(["docker", "run", "--rm", "--entrypoint", "/bin/true", "ptkit:cpu"]) for _ in range(5)]
+    figures["of_which_container_start_s"] = round(statistics.median(starts), 2)
+    figures["host_python_loop_s"] = round(python_loop_s(), 2)
     cuda_gb = size(args.cuda_image)
     if cuda_gb == cuda_gb:  # not NaN: the CUDA image exists
         figures["cuda_image"] = args.cuda_image
@@ -157,6 +175,9 @@ def main() -> None:
     print(f"rebuild after touching the verifier : {figures['rebuild_after_touch_s']:.1f} s (goal <= 10)")
     print(f"docker run --rm ptkit:cpu verify --quick: {figures['docker_run_verify_quick_s']:.2f} s "
           "median of 5 (goal <= 3)")
+    print(f"    of which: container start {figures['of_which_container_start_s']:.2f} s, "
+          f"import torch {figures['of_which_import_torch_s']:.2f} s")
+    print(f"host speed: 10**7 Python additions  : {figures['host_python_loop_s']:.2f} s (compare runs with this)")
     if "cuda_image_gb" in figures:
         print(f"{args.cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
               f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "
