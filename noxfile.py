@@ -33,6 +33,7 @@ def _load() -> matrix.Matrix | None:
 
 
 MATRIX = _load()
+SESSIONS = ["lint", "tests", *(MATRIX.variants if MATRIX else ())]
 
 
 @nox.session
@@ -70,7 +71,6 @@ for _variant in (MATRIX.variants.values() if MATRIX else ()):
 
 def _unknown_sessions(argv: list[str]) -> list[str]:
     """Names after -s/--session(s) that no session has: nox alone would not list the valid ones."""
-    known = {"lint", "tests", *(MATRIX.variants if MATRIX else ())}
     names, taking = [], False
     for arg in argv:
         if arg in ("-s", "-e", "--session", "--sessions"):
@@ -78,10 +78,9 @@ def _unknown_sessions(argv: list[str]) -> list[str]:
         elif arg.startswith("-"):
             taking = False
         elif taking:
-            names += [n for n in arg.split(",") if n and n not in known]
+            names += [n for n in arg.split(",") if n and n not in SESSIONS]
     return names
 
 
 if unknown := _unknown_sessions(sys.argv[1:]):
-    print(f"noxfile: unknown session(s) {', '.join(unknown)}; valid: "
-          f"{', '.join(['lint', 'tests', *(MATRIX.variants if MATRIX else ())])}", file=sys.stderr)
+    print(f"noxfile: unknown session(s) {', '.join(unknown)}; valid: {', '.join(SESSIONS)}", file=sys.stderr)

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     base = sub.add_parser("base", help="make a Debian base image from the apt mirror (no registry needed)")
     base.add_argument("--tag", default="ptkit/base:bookworm")
     base.add_argument("--suite", default="bookworm")
-    base.add_argument("--mirror", default="http://deb.debian.org/debian")
+    base.add_argument("--mirror", metavar="URL", help="Debian mirror (default: deb.debian.org)")
     base.set_defaults(func=cmd_base)
 
     render = sub.add_parser("render", help="write conda/VARIANT.yml from the matrix")
@@ -252,7 +252,7 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
 def cmd_base(args: argparse.Namespace) -> int:
     from . import base, docker_api
 
-    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror))
+    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror or base.DEBIAN_MIRROR))
     return 0
 
 

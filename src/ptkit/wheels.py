@@ -90,5 +90,3 @@ def check_lock(lock: Path, expected: dict[str, str]) -> bytes:
             raise PtkitError(f"--lock {lock} pins {name} {pins.get(name) or '(nothing)'}, "
                              f"the matrix pins {version}: regenerate it with `ptkit wheelhouse`")
     return text.encode()
-
-
