@@ -43,8 +43,8 @@ def api():
     except docker.errors.DockerException as exc:
         pytest.fail(f"no Docker engine: run scripts/host-setup.sh first ({exc})")
     yield client
-    for c in client.containers.list(all=True, sparse=True, filters={"label": "ptkit.role"}):
-        c.remove(force=True)
+    for cid in container_ids(client, label="ptkit.role"):
+        client.api.remove_container(cid, force=True)
 
 
 @pytest.fixture(scope="session")
@@ -86,18 +86,26 @@ def build_options(wheelhouse: Path, lock: bool = True) -> list[str]:
             "--ca-bundle", str(HOST_CA), *(["--lock", str(CPU_LOCK)] if lock else [])]
 
 
+def run_variant_session(api, variant: str, options: list[str], created_images: list[str],
+                        timeout: int) -> tuple[subprocess.CompletedProcess, dict]:
+    """`nox -s VARIANT -- OPTIONS` as a user runs it; every tag of the image it built is removed at the end."""
+    report = ROOT / "reports" / f"{variant}.json"
+    report.unlink(missing_ok=True)
+    proc = subprocess.run([*NOX, "-s", variant, "--", *options], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    record_evidence(proc.stdout + proc.stderr)
+    data = json.loads(report.read_text()) if report.exists() else {}
+    if image_id := data.get("run", {}).get("image_id"):
+        created_images.extend(api.images.get(image_id).tags)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc, data
+
+
 @pytest.fixture(scope="session")
 def cpu_image(api, base_image, wheelhouse, created_images):
     """`nox -s cpu`, the main job, run for real; returns its report."""
-    report = ROOT / "reports" / "cpu.json"
-    report.unlink(missing_ok=True)
-    proc = subprocess.run([*NOX, "-s", "cpu", "--", *build_options(wheelhouse)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800)
-    created_images += ["ptkit:cpu", "ptkit:latest", "ptkit:2.13.0-cpu-py3.11"] + [
-        t for img in api.images.list("ptkit") for t in img.tags if t.startswith("ptkit:2.13.0-cpu-py3.11-")]
-    record_evidence(proc.stdout + proc.stderr)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return json.loads(report.read_text())
+    _, report = run_variant_session(api, "cpu", build_options(wheelhouse), created_images, timeout=1800)
+    return report
 
 
 def test_nox_session_builds_and_verifies_in_a_container(cpu_image):
@@ -165,32 +173,38 @@ def test_rebuild_reuses_the_heavy_layers(api, cpu_image, wheelhouse):
     assert after[:4] == before[:4] and len(after) == len(before)
 
 
+def derived_image(api, tag: str, shell: str, changes: list[str], created_images: list[str]) -> str:
+    """ptkit:cpu with `shell` run in it as root, committed as `tag` with Dockerfile `changes`."""
+    container = api.containers.run("ptkit:cpu", user="0", detach=True, labels={"ptkit.role": "test"},
+                                   entrypoint=["sh", "-c", shell])
+    try:
+        container.wait()
+        repo, name = tag.split(":")
+        container.commit(repo, name, changes=changes)
+    finally:
+        container.remove(force=True)
+    created_images.append(tag)
+    return tag
+
+
 def test_verify_image_without_python_or_torch_is_a_one_line_fail(api, cpu_image, base_image, created_images):
     proc = run_ptkit("verify", "--image", base_image)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
     assert len(errors) == 1 and f"no Python interpreter in {base_image}" in errors[0]
     # An image with Python but no torch: the verifier is copied in and runs on the image's Python.
-    container = api.containers.run("ptkit:cpu", user="0", detach=True, labels={"ptkit.role": "test"},
-                                   entrypoint=["sh", "-c", "rm -rf /opt/venv/lib/*/site-packages/torch"])
-    container.wait()
-    container.commit("ptkit-test/notorch", "latest", changes=["LABEL ptkit.variant="])
-    container.remove()
-    created_images.append("ptkit-test/notorch:latest")
-    proc = run_ptkit("verify", "--image", "ptkit-test/notorch:latest", "--quick")
+    notorch = derived_image(api, "ptkit-test/notorch:latest", "rm -rf /opt/venv/lib/*/site-packages/torch",
+                            ["LABEL ptkit.variant="], created_images)
+    proc = run_ptkit("verify", "--image", notorch, "--quick")
     assert proc.returncode == 1
     assert "import:torch: torch is not installed (required)" in proc.stderr.strip().splitlines()[-1]
 
 
 def test_verify_image_brings_the_verifier_to_a_foreign_image(api, cpu_image, tmp_path, created_images):
-    container = api.containers.run("ptkit:cpu", user="0", detach=True, labels={"ptkit.role": "test"},
-                                   entrypoint=["sh", "-c", "rm -rf /opt/ptkit /opt/venv/bin/ptkit"])
-    container.wait()
-    container.commit("ptkit-test/vendor", "latest", changes=["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'])
-    container.remove()
-    created_images.append("ptkit-test/vendor:latest")
+    vendor = derived_image(api, "ptkit-test/vendor:latest", "rm -rf /opt/ptkit /opt/venv/bin/ptkit",
+                           ["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'], created_images)
     report = tmp_path / "vendor.json"
-    proc = run_ptkit("verify", "--image", "ptkit-test/vendor:latest", "--quick", "--report", str(report))
+    proc = run_ptkit("verify", "--image", vendor, "--quick", "--report", str(report))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(report.read_text())["environment"]["torch"] == "2.13.0+cpu"
 
@@ -343,16 +357,9 @@ def test_cuda130_built_from_real_cuda13_wheels_and_verified(api, base_image, cre
     lock = ROOT / "locks" / "cuda130.txt"
     proc = run_ptkit("wheelhouse", "cuda130", str(wheels), "--lock", str(lock))
     assert proc.returncode == 0, proc.stderr
-    report = ROOT / "reports" / "cuda130.json"
-    report.unlink(missing_ok=True)
-    proc = subprocess.run([*NOX, "-s", "cuda130", "--", "--base-image", BASE, "--wheelhouse", str(wheels),
-                           "--lock", str(lock)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=3600)
-    created_images += [t for img in api.images.list("ptkit") for t in img.tags if "cuda130" in t]
-    record_evidence(proc.stdout + proc.stderr)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    options = ["--base-image", BASE, "--wheelhouse", str(wheels), "--lock", str(lock)]
+    proc, data = run_variant_session(api, "cuda130", options, created_images, timeout=3600)
     assert "this host has no NVIDIA container runtime: verifying without a GPU" in proc.stdout + proc.stderr
-    data = json.loads(report.read_text())
     env = data["environment"]
     assert data["ok"] is True and env["torch"].startswith("2.14.1") and env["cuda"] == "13.0"
     assert env["cudnn"] and env["nccl"], "cuDNN and NCCL versions must be readable without a GPU"
