@@ -1,12 +1,14 @@
 """nox sessions: `lint`, `tests`, and one session per variant of matrix.toml.
 
     nox -l                       # every session, one line each
-    nox -s cpu -- --base-image ptkit/base:bookworm --wheelhouse .cache/wheelhouse/cpu
+    nox -s cpu -- --base-image "$(ptkit base --if-missing)" --wheelhouse .cache/wheelhouse/cpu
     nox -s cuda130 -- --wheelhouse DIR
+    nox -t images                # every variant (tags: images, cpu, cuda)
 
-A variant session builds ptkit:<variant> through the Docker SDK, runs the verifier in a container
-(GPUs attached when the host has the NVIDIA runtime), writes reports/<variant>.json and fails when
-the verifier fails. Everything after `--` goes to `ptkit check` (see `ptkit check --help`).
+A variant session builds ptkit:<variant> (devel) and ptkit:<variant>-runtime through the Docker SDK,
+runs the verifier in a container of each (GPUs attached when the host has the NVIDIA runtime),
+writes reports/<variant>.json and reports/<variant>-runtime.json, and fails when a verifier fails.
+Everything after `--` goes to `ptkit check` (see `ptkit check --help`).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def _variant_session(variant: matrix.Variant) -> None:
 
     cuda = f"CUDA {variant.cuda}" if variant.cuda else "CPU"
     run.__doc__ = f"build ptkit:{variant.name} (torch {variant.torch}, {cuda}) and verify it in a container"
-    nox.session(name=variant.name)(run)
+    nox.session(name=variant.name, tags=["images", "cuda" if variant.is_cuda else "cpu"])(run)
 
 
 for _variant in (MATRIX.variants.values() if MATRIX else ()):

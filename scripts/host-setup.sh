@@ -25,9 +25,10 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-cpu_torch=$(python3 -c 'import tomllib; print(tomllib.load(open("matrix.toml", "rb"))["variants"]["cpu"]["torch"])')
+# ptkit first: it reads the matrix's CPU torch (tomllib is Python 3.11+, ptkit also runs on 3.10).
+.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored" >&2 || true
+cpu_torch=$(.venv/bin/python -c 'from ptkit import matrix; print(matrix.load().get("cpu").torch)')
 # Where no local wheel exists, point pip at the CPU index: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 .venv/bin/pip install -q --disable-pip-version-check "torch==${cpu_torch}" 2>&1 | grep -v "is ignored" >&2 || true
-.venv/bin/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored" >&2 || true
 .venv/bin/ptkit --help >/dev/null
 log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)')"

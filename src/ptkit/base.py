@@ -14,15 +14,28 @@ from pathlib import Path
 from typing import Any
 
 from . import docker_api
+from .docker_api import split_ref
 from .errors import PtkitError
-from .render import split_ref
 
+LOCAL_BASE = "ptkit/base:bookworm"  # what `ptkit base` makes; pass it as --base-image on registry-less hosts
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY = "http://deb.debian.org/debian-security"
 
 
-def make_base(api: Any, tag: str, suite: str = "bookworm", mirror: str = DEBIAN_MIRROR) -> str:
-    """A minimal Debian image from the apt mirror, for hosts that cannot pull from any registry."""
+def make_base(api: Any, tag: str = LOCAL_BASE, suite: str = "bookworm", mirror: str = DEBIAN_MIRROR, *,
+              if_missing: bool = False) -> str:
+    """A minimal Debian image from the apt mirror, for hosts that cannot pull from any registry.
+
+    Returns the tag; with `if_missing`, an existing image of that tag is kept as it is.
+    """
+    from docker.errors import ImageNotFound
+
+    if if_missing:
+        try:
+            api.images.get(tag)
+            return tag
+        except ImageNotFound:
+            pass
     tool = shutil.which("mmdebstrap") or shutil.which("debootstrap")
     if tool is None:
         raise PtkitError("neither mmdebstrap nor debootstrap is installed: apt-get install -y mmdebstrap")
@@ -55,5 +68,6 @@ def make_base(api: Any, tag: str, suite: str = "bookworm", mirror: str = DEBIAN_
         if error := docker_api.stream_error(result):
             raise PtkitError(f"docker import failed: {error}")
     image = api.images.get(tag)
-    print(f"base {tag}: {image.attrs['Size'] / 1e6:.0f} MB in {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return image.id
+    print(f"base {tag} ({image.id[:19]}): {image.attrs['Size'] / 1e6:.0f} MB in "
+          f"{time.monotonic() - started:.0f} s", file=sys.stderr)
+    return tag

@@ -1,5 +1,6 @@
-"""The `ptkit` command. Imports of the host-side steps are lazy: inside an image, `ptkit verify`
-must work with nothing but the standard library and torch.
+"""The `ptkit` command: the argument parser and thin `cmd_*` functions that hand typed values to
+`pipeline`. Host-side imports are lazy: inside an image, `ptkit verify` must work with nothing but
+the standard library and torch.
 """
 
 from __future__ import annotations
@@ -7,89 +8,145 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .errors import PtkitError
 from .verify import cli as verify_cli
 
-REPORTS = Path("reports")
+BUG_URL = "https://github.com/ptkit/ptkit/issues"
+GPU_CHOICES = ("auto", "yes", "no")
 
 
-def _build_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("variant", help="a variant of matrix.toml (see `ptkit matrix`)")
+def _parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_text, description=help_text,
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def _add_matrix(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--matrix", type=Path, metavar="FILE",
+                        help="matrix file (default: $PTKIT_MATRIX, else the matrix shipped with ptkit)")
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", metavar="NAME",
+                        help="another source of the row's pins, e.g. pypi (default: the row's own; see `ptkit matrix`)")
+
+
+def _add_build_args(parser: argparse.ArgumentParser) -> None:
+    from .inputs import PYPI_SIMPLE
+    from .render import FLAVORS
+
+    parser.add_argument("variant", help="a variant of the matrix (see `ptkit matrix`)")
+    _add_source(parser)
+    parser.add_argument("--flavor", choices=(*FLAVORS, "all"), default="all",
+                        help="devel: torch.compile works (compiler, headers); runtime: slim, for inference")
     parser.add_argument("--tag", action="append", default=[], metavar="NAME",
                         help="extra tag, e.g. registry:5000/team/pytorch:cpu (repeatable)")
     parser.add_argument("--push", action="store_true", help="push the --tag repositories' tags")
     parser.add_argument("--base-image", metavar="IMG", help="base image (default: the matrix's)")
-    parser.add_argument("--index-url", metavar="URL", help="package index (default: the matrix's)")
-    parser.add_argument("--extra-index-url", default="", metavar="URL")
-    parser.add_argument("--wheelhouse", type=Path, metavar="DIR", help="install only from DIR (offline)")
+    parser.add_argument("--index-url", metavar="URL", help="the variant's package index (default: the matrix's)")
+    parser.add_argument("--extra-index-url", default="", metavar="URL", help="a second index for the variant")
+    parser.add_argument("--wheelhouse", type=Path, metavar="DIR",
+                        help="install only from DIR, variant and team packages alike (air-gapped hosts)")
     parser.add_argument("--ca-bundle", type=Path, metavar="FILE",
-                        help="CA bundle for TLS-intercepting proxies; used in the build stage only")
-    parser.add_argument("--packages", metavar='"torch numpy"', help="override the package set")
+                        help="CA bundle for TLS-intercepting proxies; used in build stages only")
+    parser.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
     parser.add_argument("--lock", type=Path, metavar="FILE",
                         help="install exactly this hash-pinned lock (from `ptkit wheelhouse`, e.g. locks/cpu.txt)")
-    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--no-cache", action="store_true", help="build every layer anew")
     parser.add_argument("--extra-requirements", type=Path, metavar="FILE",
-                        help="also build a team image FROM the variant image with these packages")
-    parser.add_argument("--matrix", type=Path, metavar="FILE", help="matrix file (default: matrix.toml)")
+                        help="also build a team image FROM the variant's devel image with these packages")
+    parser.add_argument("--team-index-url", default=PYPI_SIMPLE, metavar="URL",
+                        help="the index of --extra-requirements")
+    _add_matrix(parser)
+
+
+def _add_verify_image_args(parser: argparse.ArgumentParser) -> None:
+    from .container import DEFAULT_TIMEOUT
+
+    parser.add_argument("--gpu", choices=GPU_CHOICES, default="auto",
+                        help="give the container the GPUs (auto: when the host has the NVIDIA runtime)")
+    parser.add_argument("--timeout", type=_positive_int, default=DEFAULT_TIMEOUT, metavar="S",
+                        help="seconds the verifier may run in the container")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptkit", description="Reproducible PyTorch environments.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"ptkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    verify = sub.add_parser("verify", help="check a PyTorch environment (this one, or --image)")
+    verify = _parser(sub, "verify", "check a PyTorch environment (this one, or --image)")
     verify_cli.add_verify_args(verify)
     verify.add_argument("--image", metavar="IMAGE", help="verify this image in a throwaway container")
     verify.add_argument("--variant", help="with --image: also expect this matrix variant's CUDA")
-    verify.add_argument("--matrix", type=Path, metavar="FILE", help="with --variant: the matrix file")
-    verify.add_argument("--gpu", choices=("auto", "yes", "no"), default="auto",
-                        help="with --image: give the container the GPUs (auto: when the host can)")
+    _add_matrix(verify)
+    _add_verify_image_args(verify)
     verify.set_defaults(func=cmd_verify)
 
-    bench = sub.add_parser("bench", help="matmul benchmark against the datasheet peak")
+    bench = _parser(sub, "bench", "matmul benchmark against the datasheet peak")
     verify_cli.add_bench_args(bench)
-    bench.set_defaults(func=lambda a: verify_cli.dispatch(a))
+    bench.set_defaults(func=verify_cli.dispatch)
 
-    matrix = sub.add_parser("matrix", help="show the variant matrix")
-    matrix.add_argument("--json", action="store_true")
-    matrix.add_argument("--matrix", type=Path, metavar="FILE")
+    matrix = _parser(sub, "matrix", "show the variant matrix")
+    matrix.add_argument("--json", action="store_true", help="print it as JSON")
+    _add_matrix(matrix)
     matrix.set_defaults(func=cmd_matrix)
 
-    build = sub.add_parser("build", help="build a variant's image through the Docker SDK")
-    _build_options(build)
+    build = _parser(sub, "build", "build a variant's images through the Docker SDK")
+    _add_build_args(build)
     build.set_defaults(func=cmd_build)
 
-    check = sub.add_parser("check", help="build a variant, verify it in a container, write reports/VARIANT.json")
-    _build_options(check)
-    check.add_argument("--gpu", choices=("auto", "yes", "no"), default="auto")
-    check.add_argument("--report", type=Path, metavar="FILE", help="default: reports/VARIANT.json")
+    check = _parser(sub, "check", "build a variant, verify it in a container, write reports/VARIANT.json")
+    _add_build_args(check)
+    check.add_argument("--gpu", choices=GPU_CHOICES, default="auto", help="give the containers the GPUs")
+    check.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+                       help="where VARIANT.json (devel) and VARIANT-runtime.json go")
     check.set_defaults(func=cmd_check)
 
-    wheels = sub.add_parser("wheelhouse", help="download every wheel a variant needs (host pip config)")
-    wheels.add_argument("variant")
-    wheels.add_argument("dest", type=Path)
-    wheels.add_argument("--packages", metavar='"torch numpy"')
-    wheels.add_argument("--index-url", metavar="URL")
-    wheels.add_argument("--extra-index-url", metavar="URL")
+    _add_host_commands(sub)
+    return parser
+
+
+def _add_host_commands(sub: Any) -> None:
+    from .base import DEBIAN_MIRROR, LOCAL_BASE
+
+    wheels = _parser(sub, "wheelhouse", "download every wheel a variant needs (host pip config) and lock them")
+    wheels.add_argument("variant", help="a variant of the matrix")
+    wheels.add_argument("dest", type=Path, help="folder for the wheels and requirements.lock")
+    _add_source(wheels)
+    wheels.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
+    wheels.add_argument("--index-url", metavar="URL", help="replace the host's index")
+    wheels.add_argument("--extra-index-url", metavar="URL", help="add an index")
     wheels.add_argument("--use-variant-index", action="store_true", help="add the matrix's index_url")
     wheels.add_argument("--lock", type=Path, metavar="FILE", help="download exactly this lock's wheels")
-    wheels.add_argument("--matrix", type=Path, metavar="FILE")
+    _add_matrix(wheels)
     wheels.set_defaults(func=cmd_wheelhouse)
 
-    base = sub.add_parser("base", help="make a Debian base image from the apt mirror (no registry needed)")
-    base.add_argument("--tag", default="ptkit/base:bookworm")
-    base.add_argument("--suite", default="bookworm")
-    base.add_argument("--mirror", metavar="URL", help="Debian mirror (default: deb.debian.org)")
+    base = _parser(sub, "base", "make a Debian base image from the apt mirror (no registry needed)")
+    base.add_argument("--tag", default=LOCAL_BASE, help="the image's tag")
+    base.add_argument("--suite", default="bookworm", help="Debian suite")
+    base.add_argument("--mirror", default=DEBIAN_MIRROR, metavar="URL", help="Debian mirror")
+    base.add_argument("--if-missing", action="store_true", help="do nothing when the tag exists (print it)")
     base.set_defaults(func=cmd_base)
 
-    render = sub.add_parser("render", help="write conda/VARIANT.yml from the matrix")
+    render = _parser(sub, "render", "write the conda environment specs from the matrix")
     render.add_argument("--check", action="store_true", help="fail if the files differ from the matrix")
-    render.add_argument("--matrix", type=Path, metavar="FILE")
+    render.add_argument("--out", type=Path, default=Path("conda"), metavar="DIR", help="where VARIANT.yml go")
+    _add_matrix(render)
     render.set_defaults(func=cmd_render)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,162 +154,133 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PtkitError as exc:
-        print(f"ptkit {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(args, str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        print(f"ptkit {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        # A daemon or registry connection that breaks mid-command (daemon restarted, timeout):
-        # still one line, not a traceback. Anything else is a bug and keeps its traceback.
-        if not type(exc).__module__.startswith(("docker.", "requests.", "urllib3.")):
-            raise
-        print(f"ptkit {args.command}: error: Docker engine connection failed: {exc}".splitlines()[0],
-              file=sys.stderr)
-        return 1
+        return _fail(args, "interrupted", 130, prefix="")
+    except OSError as exc:  # a path that cannot be read or written, a full disk: the user's to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(args, f"{where}{exc.strerror or exc}", 1)
+    except Exception as exc:  # noqa: BLE001 - the one place that decides between "your input" and "our bug"
+        if type(exc).__module__.startswith(("docker.", "requests.", "urllib3.")):
+            return _fail(args, f"Docker engine connection failed: {exc}", 1)
+        traceback.print_exc()
+        return _fail(args, f"internal error (a bug in ptkit, not your input): please report it with the "
+                           f"traceback above at {BUG_URL}", 1)
 
 
-# --- commands --------------------------------------------------------------------------------
-
-def _variant(args: argparse.Namespace) -> Any:
-    from . import matrix
-
-    return matrix.load(args.matrix).get(args.variant)
+def _fail(args: argparse.Namespace, message: str, code: int, prefix: str = "error: ") -> int:
+    print(f"ptkit {args.command}: {prefix}{message}".splitlines()[0], file=sys.stderr)
+    return code
 
 
-def cmd_matrix(args: argparse.Namespace) -> int:
-    from . import matrix
+# --- commands: arguments in, typed values to the pipeline ------------------------------------
 
+def _inputs(args: argparse.Namespace) -> Any:
+    from .inputs import BuildInputs
+
+    return BuildInputs(
+        base_image=args.base_image, index_url=args.index_url, extra_index_url=args.extra_index_url,
+        team_index_url=args.team_index_url, wheelhouse=args.wheelhouse, ca_bundle=args.ca_bundle,
+        lock=args.lock, packages=tuple(args.packages.split()) if args.packages else None,
+        no_cache=args.no_cache, team_requirements=args.extra_requirements,
+    )
+
+
+def _build_request(args: argparse.Namespace) -> tuple[Any, ...]:
+    """(api, matrix, variant, inputs, destination, flavors) from the build options."""
+    from . import docker_api, matrix, render
+    from .inputs import Destination
+
+    if args.push and not args.tag:
+        raise UsageError("--push needs --tag REGISTRY/REPOSITORY:TAG (ptkit:* tags stay local)")
     m = matrix.load(args.matrix)
-    if args.json:
-        print(json.dumps({name: v.to_dict() for name, v in m.variants.items()}, indent=2))
-        return 0
-    from .verify.results import table
+    flavors = render.FLAVORS if args.flavor == "all" else (args.flavor,)
+    if args.extra_requirements and "devel" not in flavors:
+        raise UsageError("--extra-requirements builds on the devel flavor: drop --flavor runtime")
+    variant = m.get(args.variant, args.source)
+    return (docker_api.client(), m, variant, _inputs(args),
+            Destination(tuple(args.tag), args.push), flavors)
 
-    cols = ("torch", "torchvision", "torchaudio", "python", "cuda", "min_driver", "index_url")
-    rows = [["variant", *cols]] + [[v.name, *(getattr(v, c) or "-" for c in cols)] for v in m.variants.values()]
-    print("\n".join(table(rows)))
+
+class UsageError(PtkitError):
+    exit_code = 2
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from . import pipeline
+
+    api, m, variant, inputs, dest, flavors = _build_request(args)
+    built = pipeline.build_image(api, m, variant, inputs, dest, flavors)
+    pushed = pipeline.push(api, built) if dest.push else {}
+    print(json.dumps([{"image": b.image, "image_id": b.image_id, "flavor": b.flavor, "tags": b.tags,
+                       "pushed": pushed.get(b.image, {})} for b in built], indent=2))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from . import pipeline, report
+
+    api, m, variant, inputs, dest, flavors = _build_request(args)
+    results = pipeline.check(api, m, variant, inputs, dest, flavors=flavors, gpu=args.gpu, reports=args.reports)
+    for path, result in results:
+        print(report.summary(result))
+        print(f"report: {path}", file=sys.stderr)
+    failed = [f"{path}: {report.first_failure(r)}" for path, r in results if not r.ok]
+    if failed:
+        raise PtkitError(f"verification failed: {'; '.join(failed)}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     if not args.image:
         if args.variant:
-            raise PtkitError("--variant goes with --image")
+            raise UsageError("--variant goes with --image")
         return verify_cli.verify_main(args)
-    checks = ["--quick"] if args.quick else []
-    checks += ["--expect-cuda"] if args.expect_cuda else []
-    for name in args.require:
-        checks += ["--require", name]
-    expect_cuda_version = args.expect_cuda_version
-    if args.variant and not expect_cuda_version:
-        from . import matrix
+    from . import docker_api, matrix, pipeline, report
 
-        expect_cuda_version = matrix.load(args.matrix).get(args.variant).cuda or None
-    return verify_image(args.image, checks, variant=args.variant, expect_cuda_version=expect_cuda_version,
-                        gpu=args.gpu, report_path=args.report, as_json=args.json)
-
-
-def verify_image(
-    image: str,
-    checks: list[str],
-    *,
-    variant: str | None = None,
-    expect_cuda_version: str | None = None,
-    gpu: str = "auto",
-    report_path: Path | None = None,
-    as_json: bool = False,
-    image_id: str | None = None,
-    digests: dict[str, str] | None = None,
-) -> int:
-    """Run the verifier in a throwaway container of `image`; `checks` are extra verify flags."""
-    from . import container, docker_api, report
-
-    api = docker_api.client()
-    labels = _image_labels(api, image)
-    use_gpu = gpu == "yes" or (gpu == "auto" and docker_api.has_nvidia_runtime(api))
-    if gpu == "auto" and not use_gpu and labels.get("ptkit.cuda") != "":  # CUDA or unknown image
-        print("ptkit: this host has no NVIDIA container runtime: verifying without a GPU", file=sys.stderr)
-    if expect_cuda_version:
-        checks = [*checks, "--expect-cuda-version", expect_cuda_version]
-        if use_gpu and "--expect-cuda" not in checks:
-            checks.append("--expect-cuda")
-    inject = not labels.get("ptkit.variant")  # not a ptkit image: bring the verifier in
-    result = container.run_verifier(api, image, checks, inject=inject, gpu=use_gpu)
-    data = report.enrich(result.report, image=image, image_id=image_id or labels.get("_id"),
-                         variant=variant or labels.get("ptkit.variant"), gpu=use_gpu, digests=digests)
-    if report_path:
-        report.write(data, report_path)
-    print(json.dumps(data, indent=2) if as_json else report.summary(data))
-    if not data["ok"]:
-        raise PtkitError(f"verification of {image} failed: {report.first_failure(data) or 'see the report'}")
+    variant = matrix.load(args.matrix).get(args.variant) if args.variant else None
+    result = pipeline.verify_in_container(docker_api.client(), args.image, verify_cli.to_argv(args),
+                                          variant=variant, gpu=args.gpu, timeout=args.timeout)
+    if args.report:
+        report.write(result, Path(args.report))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else report.summary(result))
+    if not result.ok:
+        raise PtkitError(f"verification of {args.image} failed: {report.first_failure(result)}")
     return 0
 
 
-def _image_labels(api: Any, image: str) -> dict[str, str]:
-    from . import docker_api
-
-    img = docker_api.ensure_image(api, image, "build it (`ptkit build`) or check the name")
-    return {**(img.labels or {}), "_id": img.id}
-
-
-def _build(args: argparse.Namespace) -> tuple[Any, str, str, dict[str, str]]:
-    """Build (and push) what the options ask for; return (variant, image to verify, its id, pushed digests)."""
-    from . import build, docker_api, matrix, render
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from . import matrix
+    from .verify.results import table
 
     m = matrix.load(args.matrix)
-    variant = m.get(args.variant)
-    if args.push and not args.tag:
-        raise PtkitError("--push needs --tag REGISTRY/REPOSITORY:TAG (ptkit:* tags stay local)")
-    team = args.extra_requirements is not None
-    plan = render.plan(
-        variant, packages=args.packages.split() if args.packages else None, base_image=args.base_image,
-        index_url=args.index_url, extra_index_url=args.extra_index_url,
-        extra_tags=() if team else tuple(args.tag), latest=m.latest == variant.name,
-    )
-    api = docker_api.client()
-    image_id = build.build_variant(api, plan, wheelhouse=args.wheelhouse, ca_bundle=args.ca_bundle,
-                                   no_cache=args.no_cache, lock=args.lock)
-    image, push_tags = plan.tags[0], plan.push_tags
-    if team:
-        tags = args.tag or [f"ptkit:{variant.name}-team"]
-        image_id = build.build_team(api, plan.tags[0], args.extra_requirements, tags,
-                                    ca_bundle=args.ca_bundle, index_url=args.index_url or "https://pypi.org/simple")
-        image, push_tags = tags[0], list(args.tag)
-    digests = build.push(api, push_tags) if args.push else {}
-    return variant, image, image_id, digests
-
-
-def cmd_build(args: argparse.Namespace) -> int:
-    _, image, image_id, digests = _build(args)
-    print(json.dumps({"image": image, "image_id": image_id, "pushed": digests}))
+    if args.json:
+        print(json.dumps({name: v.to_dict() for name, v in m.variants.items()}, indent=2))
+        return 0
+    cols = ("torch", "torchvision", "torchaudio", "python", "cuda", "min_driver", "source", "index_url")
+    every = [v for row in m.variants.values() for v in (row, *map(row.from_source, row.alternatives))]
+    rows = [["variant", *cols]] + [[v.name, *(getattr(v, c) or "-" for c in cols)] for v in every]
+    print("\n".join(table(rows)))
     return 0
-
-
-def cmd_check(args: argparse.Namespace) -> int:
-    variant, image, image_id, digests = _build(args)
-    path = args.report or REPORTS / f"{args.variant}.json"
-    code = verify_image(image, [], variant=variant.name, expect_cuda_version=variant.cuda or None, gpu=args.gpu,
-                        report_path=path, image_id=image_id, digests=digests)
-    print(f"report: {path}", file=sys.stderr)
-    return code
 
 
 def cmd_wheelhouse(args: argparse.Namespace) -> int:
-    from . import render, wheels
+    from . import matrix, render, wheels
 
-    variant = _variant(args)
-    reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
+    variant = matrix.load(args.matrix).get(args.variant, args.source)
+    reqs, expected = render.requirements(variant, args.packages.split() if args.packages else None)
+    if args.lock:
+        wheels.check_lock(args.lock, expected)  # a lock of another variant is refused before any download
     lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
-                            extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
-    print(f"wheelhouse {args.dest}: {len(list(args.dest.glob('*.whl')))} wheels, lock {lock}")
+                             extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
+    print(f"wheelhouse {args.dest}: {len(wheels.locked_files(lock))} wheels, lock {lock}")
     return 0
 
 
 def cmd_base(args: argparse.Namespace) -> int:
     from . import base, docker_api
 
-    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror or base.DEBIAN_MIRROR))
+    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror, if_missing=args.if_missing))
     return 0
 
 
@@ -260,17 +288,14 @@ def cmd_render(args: argparse.Namespace) -> int:
     from . import matrix, render
 
     m = matrix.load(args.matrix)
-    outdir = m.path.parent / "conda"
-    stale = []
-    for variant in m.variants.values():
-        path, text = outdir / f"{variant.name}.yml", render.conda_env(variant)
-        if args.check:
-            if not path.is_file() or path.read_text() != text:
-                stale.append(str(path))
-        else:
-            outdir.mkdir(exist_ok=True)
-            path.write_text(text)
-            print(f"wrote {path}")
-    if stale:
-        raise PtkitError(f"out of date with {m.path}: {', '.join(stale)} (run `ptkit render`)")
+    files = {args.out / f"{v.name}.yml": render.conda_env(v) for v in m.variants.values()}
+    if args.check:
+        stale = [str(p) for p, text in files.items() if not p.is_file() or p.read_text() != text]
+        if stale:
+            raise PtkitError(f"out of date with {m.path}: {', '.join(stale)} (run `ptkit render`)")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        path.write_text(text)
+        print(f"wrote {path}")
     return 0

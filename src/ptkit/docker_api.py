@@ -1,7 +1,8 @@
-"""The Docker SDK connection, with the daemon's failures turned into one-line errors."""
+"""The Docker SDK connection and Docker references, with the daemon's failures turned into one-line errors."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from .errors import PtkitError
@@ -9,6 +10,10 @@ from .errors import PtkitError
 NO_DAEMON = (
     "no Docker daemon answers at {where}: start one (`dockerd &`, `systemctl start docker`, "
     "or `bash scripts/host-setup.sh`, which installs and starts Debian's docker.io)"
+)
+NO_PERMISSION = (
+    "permission denied on the Docker socket {where}: run as root or join the `docker` group "
+    "(`usermod -aG docker $USER`, then log in again)"
 )
 
 
@@ -18,20 +23,29 @@ def client(timeout: int = 900) -> Any:
         from docker.errors import DockerException
     except ImportError:
         raise PtkitError("the Docker SDK for Python is missing: pip install 'ptkit[host]'") from None
+    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
         api = docker.from_env(timeout=timeout)
         api.ping()
     except DockerException as exc:
-        import os
-
-        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise PtkitError(NO_DAEMON.format(where=where) + f" ({_short(exc)})") from None
+        if "PermissionError" in str(exc) or "Permission denied" in str(exc):
+            raise PtkitError(NO_PERMISSION.format(where=where)) from None
+        raise PtkitError(NO_DAEMON.format(where=where) + f" ({short(exc)})") from None
     return api
 
 
-def _short(exc: BaseException) -> str:
+def short(exc: BaseException | str, limit: int = 160) -> str:
+    """One line, cut to `limit` characters: for causes quoted inside a longer message."""
     text = " ".join(str(exc).split())
-    return text if len(text) < 160 else text[:157] + "..."
+    return text if len(text) < limit else text[: limit - 3] + "..."
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """'localhost:5000/team/pytorch:cpu' -> ('localhost:5000/team/pytorch', 'cpu')."""
+    repo, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return repo, tag
 
 
 def has_nvidia_runtime(api: Any) -> bool:
@@ -50,13 +64,11 @@ def ensure_image(api: Any, ref: str, hint: str) -> Any:
         return api.images.get(ref)
     except ImageNotFound:
         pass
-    from .render import split_ref
-
     repo, tag = (ref, None) if "@" in ref else split_ref(ref)
     try:
         return api.images.pull(repo, tag=tag)
     except APIError as exc:
-        raise PtkitError(f"image {ref} is not here and cannot be pulled ({_short(exc)}); {hint}") from None
+        raise PtkitError(f"image {ref} is not here and cannot be pulled ({short(exc)}); {hint}") from None
 
 
 def stream_error(chunk: dict[str, Any]) -> str | None:

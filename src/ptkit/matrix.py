@@ -1,6 +1,8 @@
 """Step 1: the variant matrix (matrix.toml), loaded and validated.
 
-Every error names the file and the key, so a typo in the data never surfaces as a traceback.
+Every error names the file and the key, so a typo in the data never surfaces as a traceback or,
+worse, after an image build. The minimum driver of a CUDA release is not data of the matrix: it is
+read from the verifier's table (verify/facts.py), the one place that fact lives.
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import PtkitError
+from .verify.facts import MIN_DRIVER
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -20,10 +23,15 @@ else:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
 SCHEMA = 1
-REQUIRED = ("torch", "torchvision", "torchaudio", "cuda", "index_url", "min_driver")
-OPTIONAL = ("description", "python", "base_image", "extra_packages")
-VERSION = re.compile(r"^\d+(\.\d+)*(\+[a-z0-9]+)?$")
+REQUIRED = ("torch", "torchvision", "torchaudio", "cuda", "index_url")
+OPTIONAL = ("description", "python", "base_image", "extra_packages", "source")
+# An alternative source of a row (`[variants.NAME.sources.SOURCE]`) replaces only these keys.
+SOURCE_KEYS = ("torch", "torchvision", "torchaudio", "index_url", "description")
+# PEP 440 release with an optional local tag (2.13.0+cpu); pre/post releases are not pinned here.
+VERSION = re.compile(r"^\d+(\.\d+)*(\+[a-z0-9]+(\.[a-z0-9]+)*)?$")
+CUDA = re.compile(r"^\d+\.\d+$")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+PACKAGED = Path(__file__).resolve().parent / "data" / "matrix.toml"
 
 
 class MatrixError(PtkitError):
@@ -42,15 +50,22 @@ class Variant:
     torchaudio: str
     cuda: str
     index_url: str
-    min_driver: str
     python: str
     base_image: str
     extra_packages: tuple[str, ...] = field(default_factory=tuple)
     description: str = ""
+    source: str = "pytorch"  # where these pins come from, in labels, tags (torch version) and reports
+    default_source: bool = True  # False for a `--source` other than the row's own
+    alternatives: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_cuda(self) -> bool:
         return bool(self.cuda)
+
+    @property
+    def min_driver(self) -> str:
+        """The minimum Linux driver of the variant's CUDA release ('' for CPU variants)."""
+        return MIN_DRIVER[self.cuda] if self.cuda else ""
 
     @property
     def torch_public(self) -> str:
@@ -62,9 +77,28 @@ class Variant:
         pins = {"torch": self.torch, "torchvision": self.torchvision, "torchaudio": self.torchaudio}
         return {name: version for name, version in pins.items() if version}
 
+    @property
+    def sources(self) -> list[str]:
+        return [self.source, *self.alternatives]
+
+    def from_source(self, source: str | None) -> Variant:
+        """This row with another source's pins; never a silent fallback to the default."""
+        if source is None or source == self.source:
+            return self
+        if source not in self.alternatives:
+            raise MatrixError(f"variant {self.name} has no source {source!r}; its sources: {', '.join(self.sources)}")
+        return replace(self, source=source, default_source=False, alternatives={}, **self.alternatives[source])
+
+    @property
+    def image_name(self) -> str:
+        """'cuda126' for the row's own source, 'cuda126-pypi' for another: in image tags and report names."""
+        return self.name if self.default_source else f"{self.name}-{self.source}"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["extra_packages"] = list(self.extra_packages)
+        data["min_driver"] = self.min_driver
+        data["sources"] = data.pop("alternatives")
         return data
 
 
@@ -74,17 +108,16 @@ class Matrix:
     variants: dict[str, Variant]
     latest: str | None = None  # the variant also tagged ptkit:latest (`docker run ptkit verify`)
 
-    def get(self, name: str) -> Variant:
+    def get(self, name: str, source: str | None = None) -> Variant:
         if name not in self.variants:
             raise UnknownVariant(f"unknown variant {name!r}; valid variants: {', '.join(self.variants)}")
-        return self.variants[name]
+        return self.variants[name].from_source(source)
 
 
 def default_path() -> Path:
-    """$PTKIT_MATRIX, else matrix.toml at the root of the checkout this package lives in."""
-    if env := os.environ.get("PTKIT_MATRIX"):
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "matrix.toml"
+    """$PTKIT_MATRIX, else the matrix shipped with ptkit (in a checkout: the repository's matrix.toml)."""
+    env = os.environ.get("PTKIT_MATRIX")
+    return Path(env) if env else PACKAGED
 
 
 def load(path: Path | None = None) -> Matrix:
@@ -92,21 +125,24 @@ def load(path: Path | None = None) -> Matrix:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise MatrixError(f"{path}: matrix file not found (set PTKIT_MATRIX or run from a checkout)") from None
+        raise MatrixError(f"{path}: matrix file not found") from None
+    except IsADirectoryError:
+        raise MatrixError(f"{path}: is a directory, not a matrix file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise MatrixError(f"{path}: cannot read: {exc}") from None
+        raise MatrixError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError(f"{path}: not valid TOML: {exc}") from None
     variants = parse(data, str(path))
     latest = data.get("latest")
-    if latest is not None and latest not in variants:
-        raise MatrixError(f"{path}: key 'latest' names no variant: {latest!r}")
+    if latest is not None and (not isinstance(latest, str) or latest not in variants):
+        raise MatrixError(f"{path}: key 'latest' must name one variant, got {latest!r}")
     return Matrix(path, variants, latest)
 
 
 def parse(data: dict[str, Any], where: str) -> dict[str, Variant]:
     if data.get("schema") != SCHEMA:
         raise MatrixError(f"{where}: key 'schema' must be {SCHEMA}, got {data.get('schema')!r}")
+    _check_keys(data, ("schema", "latest", "defaults", "variants"), where)
     defaults = _table(data, "defaults", where, required=False)
     _check_keys(defaults, OPTIONAL, f"{where}: [defaults]")
     variants = _table(data, "variants", where, required=True)
@@ -129,33 +165,53 @@ def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> 
             raise MatrixError(f"{where}: unknown key {key!r} (allowed: {', '.join(allowed)})")
 
 
-def _variant(name: str, table: dict[str, Any], defaults: dict[str, Any], where: str) -> Variant:
-    here = f"{where}: [variants.{name}]"
-    if not NAME.match(name):
-        raise MatrixError(f"{here}: variant names are lower-case identifiers")
-    _check_keys(table, REQUIRED + OPTIONAL, here)
-    merged = {**defaults, **table}
+def _check_values(merged: dict[str, Any], here: str) -> None:
     for key in (*REQUIRED, "python", "base_image"):
         if key not in merged:
             raise MatrixError(f"{here}: missing key {key!r}")
         if not isinstance(merged[key], str):
             raise MatrixError(f"{here}: key {key!r} must be a string")
-    for key in ("torch", "python"):
-        if not VERSION.match(merged[key]):
-            raise MatrixError(f"{here}: key {key!r} is not a version: {merged[key]!r}")
-    for key in ("torchvision", "torchaudio", "cuda", "min_driver"):
+    if not isinstance(merged.get("source", ""), str) or not NAME.match(merged.get("source", "pytorch")):
+        raise MatrixError(f"{here}: key 'source' must be a lower-case name such as 'pytorch' or 'pypi'")
+    for key in ("torch", "python", "base_image", "index_url"):
+        if not merged[key].strip():
+            raise MatrixError(f"{here}: key {key!r} must not be empty")
+    for key in ("torch", "torchvision", "torchaudio", "python"):
         if merged[key] and not VERSION.match(merged[key]):
             raise MatrixError(f"{here}: key {key!r} is not a version: {merged[key]!r}")
-    if bool(merged["cuda"]) != bool(merged["min_driver"]):
-        raise MatrixError(f"{here}: keys 'cuda' and 'min_driver' must be set together")
+    cuda = merged["cuda"]
+    if cuda and not CUDA.match(cuda):
+        raise MatrixError(f"{here}: key 'cuda' must be MAJOR.MINOR (e.g. '13.0'), got {cuda!r}")
+    if cuda and cuda not in MIN_DRIVER:
+        raise MatrixError(f"{here}: CUDA {cuda} has no minimum driver in src/ptkit/verify/facts.py "
+                          f"(known: {', '.join(MIN_DRIVER)}): add it there with its source")
     if not merged["index_url"].startswith(("https://", "http://", "file://")):
         raise MatrixError(f"{here}: key 'index_url' must be a URL")
+
+
+def _variant(name: str, table: dict[str, Any], defaults: dict[str, Any], where: str) -> Variant:
+    here = f"{where}: [variants.{name}]"
+    if not NAME.match(name):
+        raise MatrixError(f"{here}: variant names are lower-case identifiers")
+    alternatives = _table(table, "sources", here, required=False)
+    _check_keys(table, (*REQUIRED, *OPTIONAL, "sources"), here)
+    merged = {**defaults, **{k: v for k, v in table.items() if k != "sources"}}
+    _check_values(merged, here)
+    merged.setdefault("source", "pytorch")
+    for source, pins in alternatives.items():
+        where_source = f"{where}: [variants.{name}.sources.{source}]"
+        _check_keys(_table(alternatives, source, f"{here}: sources", True), SOURCE_KEYS, where_source)
+        if source == merged["source"]:
+            raise MatrixError(f"{where_source}: is the row's own source already")
+        _check_values({**merged, **pins}, where_source)
     extra = merged.get("extra_packages", [])
-    if not isinstance(extra, list) or not all(isinstance(p, str) for p in extra):
-        raise MatrixError(f"{here}: key 'extra_packages' must be a list of strings")
+    if not isinstance(extra, list) or not all(isinstance(p, str) and p.strip() for p in extra):
+        raise MatrixError(f"{here}: key 'extra_packages' must be a list of package names")
     return Variant(
         name=name,
         **{k: merged[k] for k in (*REQUIRED, "python", "base_image")},
         extra_packages=tuple(extra),
         description=str(merged.get("description", "")),
+        source=merged["source"],
+        alternatives={k: dict(v) for k, v in alternatives.items()},
     )

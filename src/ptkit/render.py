@@ -1,6 +1,7 @@
-"""Step 2a: render a variant into what a build needs: requirements, build args, labels, tags, conda spec.
+"""Step 2: render a variant into what a build needs: requirements, build args, labels, tags, conda spec.
 
-Pure functions of the matrix (and the build options): nothing here touches Docker.
+Pure functions of the matrix, the build inputs and the provenance (revision, time) handed in:
+nothing here touches Docker, git or the clock.
 """
 
 from __future__ import annotations
@@ -8,24 +9,34 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from . import __version__
+from .docker_api import split_ref
 from .errors import PtkitError
+from .inputs import PYPI_SIMPLE, BuildInputs
 from .matrix import Variant
 
 SOURCE_URL = "https://github.com/ptkit/ptkit"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
+# Build targets of docker/Dockerfile, as the official images name them. `devel` is the one
+# torch.compile works in, so it gets the short names (ptkit:cpu, ptkit:latest).
+FLAVORS = ("devel", "runtime")
+DEFAULT_FLAVOR = "devel"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    revision: str  # git commit, '-dirty' appended for uncommitted trees, or 'unknown'
+    created: dt.datetime
 
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """Everything `build` needs for one image, rendered from a variant and the CLI options."""
+    """Everything `build` needs for one image of one flavor, rendered from a variant and the inputs."""
 
     variant: Variant
+    flavor: str
     requirements: list[str]
     expected: dict[str, str]
     base_image: str
@@ -46,6 +57,8 @@ class BuildPlan:
             "PTKIT_TORCH": v.torch,
             "PTKIT_CUDA": v.cuda,
             "PTKIT_PYTHON": v.python,
+            "PTKIT_SOURCE": v.source,
+            "PTKIT_FLAVOR": self.flavor,
             **{f"OCI_{key.upper()}": self.labels[f"org.opencontainers.image.{key}"]
                for key in ("source", "revision", "created", "version")},
             "OCI_BASE": self.base_image,
@@ -59,7 +72,8 @@ def package_name(spec: str) -> str:
     return re.split(r"[<>=!~\[ ;@]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
 
 
-def requirements(variant: Variant, packages: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
+def requirements(variant: Variant, packages: tuple[str, ...] | list[str] | None = None
+                 ) -> tuple[list[str], dict[str, str]]:
     """Requirement lines and the exact versions the install check expects.
 
     torch/torchvision/torchaudio named without a version get the matrix pin; anything else is
@@ -71,7 +85,7 @@ def requirements(variant: Variant, packages: list[str] | None = None) -> tuple[l
     for spec in specs:
         name = package_name(spec)
         if name in PYTORCH_PACKAGES and name not in pins:
-            raise PtkitError(f"variant {variant.name} has no {name} release (see matrix.toml)")
+            raise PtkitError(f"variant {variant.name} has no {name} release (see the matrix)")
         if name in pins and spec.strip().lower() == name:
             lines.append(f"{name}=={pins[name]}")
             expected[name] = pins[name]
@@ -82,88 +96,63 @@ def requirements(variant: Variant, packages: list[str] | None = None) -> tuple[l
     return lines, expected
 
 
-def git_revision(root: Path = REPO_ROOT) -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=10).stdout.strip()
-    return out + ("-dirty" if dirty else "")
-
-
-def labels(variant: Variant, revision: str, created: dt.datetime) -> dict[str, str]:
+def labels(variant: Variant, provenance: Provenance) -> dict[str, str]:
+    """The OCI labels the build sets from build args (the ptkit.* ones come from the variant directly)."""
     return {
         "org.opencontainers.image.source": SOURCE_URL,
-        "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.revision": provenance.revision,
+        "org.opencontainers.image.created": provenance.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "org.opencontainers.image.version": __version__,
-        "ptkit.variant": variant.name,
-        "ptkit.torch": variant.torch,
-        "ptkit.cuda": variant.cuda,
-        "ptkit.python": variant.python,
     }
 
 
-def descriptive_tag(variant: Variant) -> str:
-    """'2.13.0-cpu-py3.11': what is inside, readable in `docker images`."""
-    return f"{variant.torch_public}-{variant.name}-py{variant.python}"
+def descriptive_tag(variant: Variant, flavor: str = DEFAULT_FLAVOR) -> str:
+    """'2.13.0-cpu-py3.11-devel': what is inside, readable in `docker images`."""
+    return f"{variant.torch_public}-{variant.image_name}-py{variant.python}-{flavor}"
 
 
-def stamped_tag(variant: Variant, revision: str, created: dt.datetime) -> str:
+def stamped_tag(variant: Variant, provenance: Provenance, flavor: str = DEFAULT_FLAVOR) -> str:
     """Immutable reference: the descriptive tag plus build date and source revision."""
+    revision = provenance.revision
     rev = revision[:7] + ("-dirty" if revision.endswith("-dirty") else "") if revision != "unknown" else "norev"
-    return f"{descriptive_tag(variant)}-{created:%Y%m%d}-{rev}"
+    return f"{descriptive_tag(variant, flavor)}-{provenance.created:%Y%m%d}-{rev}"
 
 
-def split_ref(ref: str) -> tuple[str, str]:
-    """'localhost:5000/team/pytorch:cpu' -> ('localhost:5000/team/pytorch', 'cpu')."""
-    repo, sep, tag = ref.rpartition(":")
-    if not sep or "/" in tag:
-        return ref, "latest"
-    return repo, tag
+def _short_tag(tag: str, flavor: str) -> str:
+    """The flavor-less names (ptkit:cpu, team/pytorch:cpu) are devel's; runtime appends its name."""
+    return tag if flavor == DEFAULT_FLAVOR else f"{tag}-{flavor}"
 
 
-def tags(variant: Variant, extra: list[str], revision: str, created: dt.datetime,
-         latest: bool = False) -> tuple[list[str], list[str]]:
+def tags(variant: Variant, extra: tuple[str, ...] | list[str], provenance: Provenance,
+         latest: bool = False, flavor: str = DEFAULT_FLAVOR) -> tuple[list[str], list[str]]:
     """(all tags, the tags a push sends). Each --tag repository also gets the descriptive and stamped tags."""
-    described = [descriptive_tag(variant), stamped_tag(variant, revision, created)]
-    local = [f"ptkit:{variant.name}", *(f"ptkit:{t}" for t in described), *(["ptkit:latest"] if latest else [])]
+    described = [descriptive_tag(variant, flavor), stamped_tag(variant, provenance, flavor)]
+    local = [f"ptkit:{_short_tag(variant.image_name, flavor)}", *(f"ptkit:{t}" for t in described),
+             *([f"ptkit:{_short_tag('latest', flavor)}"] if latest and variant.default_source else [])]
     pushed: list[str] = []
     for ref in extra:
-        repo, _ = split_ref(ref)
-        for full in (ref, *(f"{repo}:{t}" for t in described)):
+        repo, tag = split_ref(ref)
+        for full in (f"{repo}:{_short_tag(tag, flavor)}", *(f"{repo}:{t}" for t in described)):
             if full not in pushed:
                 pushed.append(full)
     return local + [t for t in pushed if t not in local], pushed
 
 
-def plan(
-    variant: Variant,
-    *,
-    packages: list[str] | None = None,
-    base_image: str | None = None,
-    index_url: str | None = None,
-    extra_index_url: str = "",
-    extra_tags: tuple[str, ...] = (),
-    latest: bool = False,
-    now: dt.datetime | None = None,
-) -> BuildPlan:
-    created = now or dt.datetime.now(dt.timezone.utc)
-    revision = git_revision()
-    lines, expected = requirements(variant, packages)
-    all_tags, push_tags = tags(variant, list(extra_tags), revision, created, latest)
+def plan(variant: Variant, inputs: BuildInputs, provenance: Provenance, *, flavor: str = DEFAULT_FLAVOR,
+         extra_tags: tuple[str, ...] = (), latest: bool = False) -> BuildPlan:
+    lines, expected = requirements(variant, inputs.packages)
+    all_tags, push_tags = tags(variant, extra_tags, provenance, latest, flavor)
     return BuildPlan(
         variant=variant,
+        flavor=flavor,
         requirements=lines,
         expected=expected,
-        base_image=base_image or variant.base_image,
-        index_url=index_url or variant.index_url,
-        extra_index_url=extra_index_url,
+        base_image=inputs.base_image or variant.base_image,
+        index_url=inputs.index_url or variant.index_url,
+        extra_index_url=inputs.extra_index_url,
         tags=all_tags,
         push_tags=push_tags,
-        labels=labels(variant, revision, created),
+        labels=labels(variant, provenance),
     )
 
 
@@ -184,8 +173,8 @@ def conda_env(variant: Variant) -> str:
         "  - pip:",
         f"      - --index-url {variant.index_url}",
     ]
-    if "pypi.org" not in variant.index_url:
-        lines.append("      - --extra-index-url https://pypi.org/simple")
+    if variant.index_url != PYPI_SIMPLE:
+        lines.append(f"      - --extra-index-url {PYPI_SIMPLE}")
     reqs, _ = requirements(variant)
     lines += [f"      - {r}" for r in reqs]
     return "\n".join(lines) + "\n"

@@ -14,8 +14,8 @@ from .errors import PtkitError
 from .matrix import Variant
 
 # pip matches --platform tags exactly: every manylinux tag a bookworm (glibc 2.36) image can load.
-PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)), "manylinux2014_x86_64",
-             "linux_x86_64")
+PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)), "manylinux2014_x86_64",
+             "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
 
 
 def wheelhouse(
@@ -26,6 +26,8 @@ def wheelhouse(
 
     With `lock`, download exactly the lock's files (hashes checked) instead of resolving anew.
     """
+    if dest.exists() and not dest.is_dir():
+        raise PtkitError(f"{dest}: exists and is not a folder")
     dest.mkdir(parents=True, exist_ok=True)
     cmd = [
         sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest),
@@ -46,7 +48,9 @@ def wheelhouse(
         hint = "" if use_variant_index else f" (try --use-variant-index to add {variant.index_url})"
         raise PtkitError(f"pip download failed: {' '.join(lines)[:300]}{hint}")
     # Lock what pip chose this time, not whatever else an older run left in the folder.
-    files = [Path(f) for f in re.findall(r"^\s*(?:Saved|File was already downloaded) (\S+)$", proc.stdout, re.M)]
+    files = [Path(f) for f in re.findall(r"^\s*(?:Saved|File was already downloaded) (.+?)\s*$", proc.stdout, re.M)]
+    if not files:
+        raise PtkitError(f"pip download reported no wheels saved in {dest}: nothing to lock")
     out = dest / "requirements.lock"
     what = f"the lock {lock}" if lock else " ".join(requirements)
     out.write_text(lock_text(files, f"variant {variant.name}: {what}, python {variant.python}"))
@@ -78,6 +82,11 @@ def lock_pins(text: str) -> dict[str, str]:
     return {name.lower(): version for name, version in found}
 
 
+def locked_files(lock: Path) -> dict[str, str]:
+    """{name: version} of a lock file written by `wheelhouse`."""
+    return lock_pins(lock.read_text())
+
+
 def check_lock(lock: Path, expected: dict[str, str]) -> bytes:
     """The lock's bytes, once its pins agree with the matrix's (a stale lock is refused, not built)."""
     try:
@@ -85,6 +94,8 @@ def check_lock(lock: Path, expected: dict[str, str]) -> bytes:
     except OSError as exc:
         raise PtkitError(f"--lock {lock}: {exc.strerror}") from None
     pins = lock_pins(text)
+    if not pins:
+        raise PtkitError(f"--lock {lock}: no pinned requirements in it (make one with `ptkit wheelhouse`)")
     for name, version in expected.items():
         if pins.get(name) != version:
             raise PtkitError(f"--lock {lock} pins {name} {pins.get(name) or '(nothing)'}, "

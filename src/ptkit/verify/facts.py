@@ -19,6 +19,7 @@ MIN_DRIVER: dict[str, str] = {
     "12.8": "570.26",
     "12.9": "575.51.03",
     "13.0": "580.65.06",
+    "13.2": "595.45.04",  # CUDA 13.2 GA, Table 3 of docs.nvidia.com/cuda/archive/13.2.0/cuda-toolkit-release-notes
 }
 
 # Floor under which even CUDA minor-version compatibility cannot run a given major release.

@@ -1,0 +1,33 @@
+"""What a build takes in besides the matrix: one value, passed whole to every build step.
+
+A new build input is a field here; the variant build and the team build both receive it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PYPI_SIMPLE = "https://pypi.org/simple"  # the default index of team images and of PyPI-served variants
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    base_image: str | None = None  # None: the matrix's base_image
+    index_url: str | None = None  # None: the variant's index_url (torch and its dependencies)
+    extra_index_url: str = ""
+    team_index_url: str = PYPI_SIMPLE  # the index of --extra-requirements (team images)
+    wheelhouse: Path | None = None  # install only from here (air-gapped hosts): variant and team builds
+    ca_bundle: Path | None = None  # for pip behind a TLS-intercepting proxy; builder stages only
+    lock: Path | None = None  # hash-pinned lock installed exactly
+    packages: tuple[str, ...] | None = None  # None: the matrix's package set
+    no_cache: bool = False
+    team_requirements: Path | None = None  # also build a team image FROM the variant image
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the built image goes: extra tags (a team image's names when building one) and whether to push them."""
+
+    tags: tuple[str, ...] = ()
+    push: bool = False

@@ -1,0 +1,75 @@
+"""Live progress of an image build: a line per Dockerfile step (rich on a terminal, plain lines
+otherwise), and the log's last lines kept for the one-line failure message."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections import deque
+from typing import Any
+
+LOG_TAIL = 20
+STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+
+
+class Progress:
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.tail: deque[str] = deque(maxlen=LOG_TAIL)
+        self.start = self.step_start = time.monotonic()
+        self.step = ""
+        try:
+            from rich.console import Console
+
+            self.console: Any = Console(stderr=True, highlight=False)
+        except ImportError:
+            self.console = None
+        self.status: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.console is not None and self.console.is_terminal:
+            self.status = self.console.status(self.title)
+            self.status.start()
+        else:
+            self._print(self.title)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+    def _print(self, text: str) -> None:
+        if self.console is not None:  # through rich, so finished steps print above the live line
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def line(self, text: str) -> None:
+        for raw in text.splitlines():
+            line = raw.rstrip()
+            if not line:
+                continue
+            self.tail.append(line)
+            match = STEP.match(line)
+            if match:
+                self._finish_step()
+                self.step = f"[{match.group(1)}/{match.group(2)}] {match.group(3)[:100]}"
+                self.step_start = time.monotonic()
+                if self.status is not None:
+                    self.status.update(f"{self.title}: {self.step}")
+
+    def _finish_step(self) -> None:
+        if self.step:
+            self._print(f"  {self.step}  ({time.monotonic() - self.step_start:.1f} s)")
+
+    def done(self) -> float:
+        self._finish_step()
+        self.step = ""
+        return time.monotonic() - self.start
+
+    def failure(self, error: str) -> str:
+        """The build's error and the log's last lines, as one message."""
+        self.done()
+        tail = "\n".join(f"  | {line}" for line in self.tail)
+        return f"image build failed: {error}\n  last {len(self.tail)} log lines:\n{tail}"
