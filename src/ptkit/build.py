@@ -18,9 +18,9 @@ from . import docker_api
 from .docker_api import split_ref
 from .errors import Interrupted, PtkitError
 from .inputs import BuildInputs
+from .locks import check_lock
 from .progress import Progress
 from .render import BuildPlan
-from .wheels import check_lock
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DOCKER_DIR = PACKAGE_DIR / "data" / "docker"  # the repository's docker/, shipped as package data

@@ -1,0 +1,153 @@
+"""The thin `cmd_*` functions of the `ptkit` command: arguments in, typed values to `pipeline` and
+the steps, results out. Imports are lazy so that `ptkit verify` inside an image needs only torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import PtkitError
+from .verify import cli as verify_cli
+
+
+class UsageError(PtkitError):
+    exit_code = 2
+
+
+def _inputs(args: argparse.Namespace) -> Any:
+    from .inputs import BuildInputs
+
+    return BuildInputs(
+        base_image=args.base_image, index_url=args.index_url, extra_index_url=args.extra_index_url,
+        team_index_url=args.team_index_url, wheelhouse=args.wheelhouse, ca_bundle=args.ca_bundle,
+        lock=args.lock, packages=tuple(args.packages.split()) if args.packages else None,
+        no_cache=args.no_cache, team_requirements=args.extra_requirements,
+    )
+
+
+def _build_request(args: argparse.Namespace) -> tuple[Any, ...]:
+    """(api, matrix, variant, inputs, destination, flavors) from the build options."""
+    from . import docker_api, matrix, render
+    from .inputs import Destination
+
+    if args.push and not args.tag:
+        raise UsageError("--push needs --tag REGISTRY/REPOSITORY:TAG (ptkit:* tags stay local)")
+    m = matrix.load(args.matrix)
+    flavors = render.FLAVORS if args.flavor == "all" else (args.flavor,)
+    if args.extra_requirements and "devel" not in flavors:
+        raise UsageError("--extra-requirements builds on the devel flavor: drop --flavor runtime")
+    variant = m.get(args.variant, args.source)
+    return (docker_api.client(), m, variant, _inputs(args),
+            Destination(tuple(args.tag), args.push), flavors)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from . import pipeline
+
+    api, m, variant, inputs, dest, flavors = _build_request(args)
+    built = pipeline.build_image(api, m, variant, inputs, dest, flavors)
+    pushed = pipeline.push(api, built) if dest.push else {}
+    print(json.dumps([{"image": b.image, "image_id": b.image_id, "flavor": b.flavor, "tags": b.tags,
+                       "pushed": pushed.get(b.image, {})} for b in built], indent=2))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from . import pipeline, report
+
+    api, m, variant, inputs, dest, flavors = _build_request(args)
+    results = pipeline.check(api, m, variant, inputs, dest, flavors=flavors, gpu=args.gpu, reports=args.reports)
+    for path, result in results:
+        print(report.summary(result))
+        print(f"report: {path}", file=sys.stderr)
+    failed = [f"{path}: {report.first_failure(r)}" for path, r in results if not r.ok]
+    if failed:
+        raise PtkitError(f"verification failed: {'; '.join(failed)}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if not args.image:
+        if args.variant:
+            raise UsageError("--variant goes with --image")
+        return verify_cli.verify_main(args)
+    from . import docker_api, matrix, pipeline, report
+
+    variant = matrix.load(args.matrix).get(args.variant) if args.variant else None
+    result = pipeline.verify_in_container(docker_api.client(), args.image, verify_cli.to_argv(args),
+                                          variant=variant, gpu=args.gpu, timeout=args.timeout)
+    if args.report:
+        report.write(result, Path(args.report))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else report.summary(result))
+    if not result.ok:
+        raise PtkitError(f"verification of {args.image} failed: {report.first_failure(result)}")
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from . import matrix
+    from .verify.results import table
+
+    m = matrix.load(args.matrix)
+    if args.json:
+        print(json.dumps({name: v.to_dict() for name, v in m.variants.items()}, indent=2))
+        return 0
+    cols = ("torch", "torchvision", "torchaudio", "python", "cuda", "min_driver", "source", "index_url")
+    every = [v for row in m.variants.values() for v in (row, *map(row.from_source, row.alternatives))]
+    rows = [["variant", *cols]] + [[v.name, *(getattr(v, c) or "-" for c in cols)] for v in every]
+    print("\n".join(table(rows)))
+    return 0
+
+
+def cmd_wheelhouse(args: argparse.Namespace) -> int:
+    from . import locks, matrix, render, wheels
+
+    variant = matrix.load(args.matrix).get(args.variant, args.source)
+    reqs, expected = render.requirements(variant, args.packages.split() if args.packages else None)
+    if args.lock:
+        locks.check_lock(args.lock, expected)  # a lock of another variant is refused before any download
+    lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
+                             extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
+    print(f"wheelhouse {args.dest}: {len(locks.locked_files(lock))} wheels, lock {lock}")
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from . import locks, matrix, render
+
+    variant = matrix.load(args.matrix).get(args.variant, args.source)
+    reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
+    text = locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle)
+    out = args.output or Path("locks") / f"{variant.image_name}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(f"lock {out}: {len(locks.lock_pins(text))} wheels pinned by hash")
+    return 0
+
+
+def cmd_base(args: argparse.Namespace) -> int:
+    from . import base, docker_api
+
+    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror, if_missing=args.if_missing))
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from . import matrix, render
+
+    m = matrix.load(args.matrix)
+    files = {args.out / f"{v.name}.yml": render.conda_env(v) for v in m.variants.values()}
+    if args.check:
+        stale = [str(p) for p, text in files.items() if not p.is_file() or p.read_text() != text]
+        if stale:
+            raise PtkitError(f"out of date with {m.path}: {', '.join(stale)} (run `ptkit render`)")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path, text in files.items():
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 0
