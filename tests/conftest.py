@@ -1,45 +1,45 @@
-"""Shared fixtures. Docker-backed fixtures follow jupyter/docker-stacks: a real engine through the
-Docker SDK, containers removed after each use, images the suite built removed at the end.
+"""Options, markers and fixtures for every test; helpers live in tests/utils (tests import those,
+never a conftest). The Docker fixtures are in tests/docker/conftest.py.
+
+    pytest tests/docker --image ptkit:cuda130     # container tests against an image built elsewhere
+    pytest tests/docker --variant cuda130         # build that variant here, then test it
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PTKIT = [sys.executable, "-m", "ptkit"]
-# Lines that prove what the Docker tests really did (built images, verifier runs in containers);
-# printed in pytest's terminal summary so that a CI log shows them, not only dots.
-EVIDENCE: list[str] = []
+from ptkit.matrix import UnknownVariant
+from tests.utils import matrix_facts
+from tests.utils.ptkit_cli import EVIDENCE
 
 
-def record_evidence(output: str) -> None:
-    def telling(line: str) -> bool:
-        return line.startswith(("built sha256:", "report: ", "pushed ")) or " - torch " in line
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, in the root conftest, so that every invocation (`pytest`, `pytest tests/docker`) knows them.
+    group = parser.getgroup("ptkit", "ptkit Docker tests")
+    group.addoption("--image", metavar="IMAGE",
+                    help="run the container tests against IMAGE (built elsewhere, e.g. ptkit:cuda130) without "
+                         "building; the tests that must build are skipped")
+    group.addoption("--variant", metavar="NAME",
+                    help="the matrix variant under test: the one built (default: the matrix's `latest`), or the "
+                         "one --image holds (default: its ptkit.variant label)")
 
-    EVIDENCE.extend(line.strip() for line in output.splitlines() if telling(line))
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "builds: builds an image here; skipped when --image is given")
+    config.addinivalue_line("markers", "runs_last: runs after every other test of the session")
+    if name := config.getoption("variant"):
+        try:
+            matrix_facts.variant(name)
+        except UnknownVariant as exc:
+            raise pytest.UsageError(f"--variant: {exc}") from None
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if EVIDENCE:
         terminalreporter.section("ptkit: images built and verified in containers during this run")
         for line in EVIDENCE:
             terminalreporter.write_line(line)
-
-
-def run_ptkit(*args: str, env: dict[str, str] | None = None, timeout: int = 900,
-              check_json: bool = False) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*PTKIT, *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-    if check_json:
-        proc.json = json.loads(proc.stdout)  # type: ignore[attr-defined]
-    return proc
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from tests.utils import matrix_facts
+from tests.utils.ptkit_cli import ROOT
 
 DOCKER = ROOT / "docker"
+CPU = matrix_facts.default_variant()
+CUDA = matrix_facts.cuda_variants()[-1]
 
 
 def check_install(tmp_path, expected: dict) -> subprocess.CompletedProcess[str]:
@@ -20,20 +23,21 @@ def check_install(tmp_path, expected: dict) -> subprocess.CompletedProcess[str]:
 
 
 def test_install_check_passes_on_the_matrix_pins(torch, tmp_path):
-    proc = check_install(tmp_path, {"variant": "cpu", "packages": {"torch": torch.__version__}, "cuda": ""})
-    assert proc.returncode == 0 and "install check passed" in proc.stdout
+    proc = check_install(tmp_path, {"variant": CPU.name, "packages": {"torch": torch.__version__}, "cuda": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "install check passed" in proc.stdout
 
 
 def test_install_check_fails_when_a_cuda_variant_gets_a_cpu_torch(torch, tmp_path):
-    proc = check_install(tmp_path, {"variant": "cuda130", "packages": {"torch": torch.__version__}, "cuda": "13.0"})
-    assert proc.returncode == 1
-    assert f"torch {torch.__version__} is built for CPU only, variant needs CUDA 13.0" in proc.stderr
+    proc = check_install(tmp_path, {"variant": CUDA.name, "packages": {"torch": torch.__version__}, "cuda": CUDA.cuda})
+    assert proc.returncode == 1, proc.stdout
+    assert f"torch {torch.__version__} is built for CPU only, variant needs CUDA {CUDA.cuda}" in proc.stderr
 
 
 def test_install_check_fails_on_a_version_other_than_the_pin(torch, tmp_path):
-    proc = check_install(tmp_path, {"variant": "cpu", "packages": {"torch": "2.99.0", "torchvision": "0.1"},
+    proc = check_install(tmp_path, {"variant": CPU.name, "packages": {"torch": "2.99.0", "torchvision": "0.1"},
                                     "cuda": ""})
-    assert proc.returncode == 1
+    assert proc.returncode == 1, proc.stdout
     assert f"torch: matrix pins 2.99.0, installed {torch.__version__}" in proc.stderr
     assert "torchvision: matrix pins 0.1, installed nothing" in proc.stderr
 
@@ -54,7 +58,10 @@ def test_slim_hardlinks_identical_files_and_drops_build_only_ones(tmp_path):
     other.write_bytes(os.urandom(100_000))
     proc = subprocess.run([sys.executable, str(DOCKER / "slim.py"), str(venv)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert not (site / "torch" / "include").exists() and not (site / "torch" / "lib" / "libfoo.a").exists()
+    assert not (site / "torch" / "include").exists()
+    assert not (site / "torch" / "lib" / "libfoo.a").exists()
     inodes = {p.stat().st_ino for p in copies}
-    assert len(inodes) == 1 and all(p.read_bytes() == payload for p in copies)
-    assert other.stat().st_ino not in inodes and other.stat().st_nlink == 1
+    assert len(inodes) == 1, "identical files are one inode"
+    assert all(p.read_bytes() == payload for p in copies)
+    assert other.stat().st_ino not in inodes
+    assert other.stat().st_nlink == 1

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_ptkit
 from ptkit.verify import bench, checks, cli, facts
 from ptkit.verify.results import FAIL, PASS, WARN, Report, describe, write_json_atomic
+from tests.utils.ptkit_cli import ROOT, run_ptkit
 
 SRC = str(ROOT / "src")
 

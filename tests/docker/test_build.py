@@ -1,0 +1,101 @@
+"""Tests that build: the nox session's own report, layer reuse, build failures, Ctrl-C during a build.
+Those marked `builds` are skipped when --image is given (they need to build the variant under test)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+
+import pytest
+
+from ptkit.verify.bench import DEFAULT_SIZES
+from tests.utils import matrix_facts
+from tests.utils.docker_helpers import container_ids, wait_for
+from tests.utils.ptkit_cli import run_ptkit, start_ptkit
+
+pytest.importorskip("docker")
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.mark.builds
+def test_nox_session_builds_and_verifies_in_a_container(image_under_test):
+    v, report = image_under_test.variant, image_under_test.report
+    assert report["schema"] == "ptkit.verify/1"
+    assert report["ok"] is True, report["checks"]
+    assert report["run"]["image"] == f"ptkit:{v.name}"
+    assert report["run"]["variant"] == v.name
+    assert report["environment"]["torch"] in matrix_facts.torch_versions(v)
+    assert report["environment"]["python"].startswith(f"{v.python}.")  # the image's Python, not the host's
+    kinds = {b["device"].split(":")[0] for b in report["benchmarks"]}
+    assert kinds, "no benchmark ran"
+    for kind in kinds:
+        assert {b["n"] for b in report["benchmarks"] if b["device"].startswith(kind)} == set(DEFAULT_SIZES[kind])
+    shm = next(c for c in report["checks"] if c["name"] == "shm")
+    assert shm["status"] == "pass"  # the session gives the container a sane /dev/shm
+
+
+@pytest.mark.builds
+def test_rebuild_reuses_the_heavy_layers(api, image_under_test, builds):
+    v = image_under_test.variant
+    before = api.images.get(image_under_test.tag).attrs["RootFS"]["Layers"]
+    proc = run_ptkit("build", v.name, *builds.options(v))
+    assert proc.returncode == 0, proc.stderr
+    after = api.images.get(json.loads(proc.stdout)["image_id"]).attrs["RootFS"]["Layers"]
+    # base, python3, venv and user layers are the cached ones; only ptkit's own layers may change.
+    assert after[:4] == before[:4]
+    assert len(after) == len(before)
+
+
+@pytest.mark.builds
+def test_build_failure_shows_the_log_tail(api, image_under_test, builds, tmp_path):
+    v = image_under_test.variant
+    # The variant as it is, but asking for a numpy that does not exist: pip fails inside the build.
+    broken = tmp_path / "matrix.toml"
+    broken.write_text(matrix_facts.matrix_toml([dataclasses.replace(v, extra_packages=("numpy==0.0.1",))]))
+    proc = run_ptkit("build", v.name, "--matrix", str(broken), *builds.options(v, lock=False))
+    assert proc.returncode == 1, proc.stderr
+    assert "image build failed" in proc.stderr
+    assert "No matching distribution found for numpy==0.0.1" in proc.stderr
+    assert 3 <= proc.stderr.count("  | ") <= 20, proc.stderr
+    assert not container_ids(api, status="exited"), "intermediate container left"
+
+
+def test_no_daemon_is_one_line_with_how_to_start(variant_under_test):
+    proc = run_ptkit("build", variant_under_test.name, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "no Docker daemon answers" in proc.stderr
+    assert "dockerd" in proc.stderr
+
+
+def test_unpullable_base_suggests_ptkit_base(api, variant_under_test):
+    proc = run_ptkit("build", variant_under_test.name, "--base-image", "registry.invalid/nothing:1")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "cannot be pulled" in proc.stderr
+    assert "ptkit base" in proc.stderr
+
+
+# Last in the session (the runs_last marker): the classic builder takes the newest matching layer as cache,
+# so the layers this interrupted --no-cache build committed would send every later build of the same steps
+# down a dead end (a full rebuild).
+@pytest.mark.builds
+@pytest.mark.runs_last
+def test_ctrl_c_during_build_leaves_no_container(api, image_under_test, builds):
+    v = image_under_test.variant
+    before = container_ids(api)
+    proc = start_ptkit("build", v.name, "--no-cache", *builds.options(v))
+    try:
+        # Interrupt while a RUN step's container exists.
+        assert wait_for(lambda: container_ids(api) - before, 180)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:  # never leave a build running to retag the image under later tests
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "build interrupted" in err
+    assert "Traceback" not in err
+    assert wait_for(lambda: not (container_ids(api) - before), 60)

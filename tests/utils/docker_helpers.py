@@ -1,0 +1,122 @@
+"""Docker helpers in the jupyter/docker-stacks spirit: the image under test is an input, every container a
+test starts is labelled and removed, and the engine is asked in ways that do not race with it.
+
+The Docker SDK is never imported here: callers pass their client (`api`, a docker.DockerClient).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+ROLE = "ptkit.role"  # every container ptkit or a test starts carries it; the session teardown removes them all
+TEST_LABELS = {ROLE: "test"}
+BASE_IMAGE = "ptkit/base:bookworm"  # what `ptkit base` makes by default: the base of the images built here
+
+
+def container_ids(api: Any, **filters: str) -> set[str]:
+    """Containers' ids from the list call alone: `containers.list()` inspects each one, which fails
+    with 404 when the classic builder removes a step's container in between."""
+    return {c["Id"] for c in api.api.containers(all=True, filters=filters)}
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 120) -> bool:
+    """Poll `predicate` every 0.2 s until it is true (True) or `timeout` seconds pass (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def has_gpus(api: Any) -> bool:
+    """Whether this engine can give containers GPUs (the NVIDIA runtime is installed)."""
+    return "nvidia" in (api.info().get("Runtimes") or {})
+
+
+@dataclass(frozen=True)
+class ContainerRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class TrackedContainer:
+    """Runs commands in one image, each in a new container labelled ptkit.role=test that is removed
+    whatever happens (docker-stacks' TrackedContainer, run-and-wait only). `defaults` are
+    `containers.create` options for every run; a run's own options override them."""
+
+    def __init__(self, api: Any, image: str, **defaults: Any) -> None:
+        self.api, self.image, self.defaults = api, image, defaults
+
+    def run(self, command: list[str] | None = None, *, timeout: int = 900, **options: Any) -> ContainerRun:
+        container = self.api.containers.create(self.image, command, labels=TEST_LABELS,
+                                               **{**self.defaults, **options})
+        try:
+            container.start()
+            status = container.wait(timeout=timeout)
+            stdout = container.logs(stdout=True, stderr=False).decode(errors="replace")
+            stderr = container.logs(stdout=False, stderr=True).decode(errors="replace")
+        finally:
+            container.remove(force=True)
+        return ContainerRun(int(status["StatusCode"]), stdout, stderr)
+
+
+def derived_image(api: Any, source: str, tag: str, shell: str, changes: list[str], created_images: list[str]) -> str:
+    """`source` with `shell` run in it as root, committed as `tag` with Dockerfile `changes`; the container
+    is removed even if the commit fails, and `tag` is registered for the session's cleanup."""
+    container = api.containers.run(source, user="0", detach=True, labels=TEST_LABELS, entrypoint=["sh", "-c", shell])
+    try:
+        container.wait()
+        repo, name = tag.rsplit(":", 1)
+        container.commit(repo, name, changes=changes)
+    finally:
+        container.remove(force=True)
+    created_images.append(tag)
+    return tag
+
+
+class ChunkStream(io.RawIOBase):
+    """A read-only stream over an iterator of byte chunks (the engine's export stream)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.pending = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            self.pending = next(self.chunks, b"")
+            if not self.pending:
+                return 0
+        n = min(len(buffer), len(self.pending))
+        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n
+
+
+@contextlib.contextmanager
+def image_files(api: Any, ref: str) -> Iterator[tarfile.TarFile]:
+    """Every file of the image, as a tar read in one streaming pass (iterate it once; `extractfile` the
+    current member only) from an exported, never started container: a CUDA image's GBs never touch disk."""
+    container = api.containers.create(ref, labels=TEST_LABELS)
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(ChunkStream(iter(container.export()))), mode="r|") as tar:
+            yield tar
+    finally:
+        container.remove(force=True)
+
+
+def repository_and_tag(ref: str) -> tuple[str, str | None]:
+    """'localhost:5000/team/pytorch:cpu' -> ('localhost:5000/team/pytorch', 'cpu'); no tag for a digest
+    or bare reference ('repo@sha256:...' -> ('repo', None))."""
+    if "@" in ref:
+        return ref.split("@", 1)[0], None
+    repo, sep, tag = ref.rpartition(":")
+    return (repo, tag) if sep and "/" not in tag else (ref, None)

@@ -1,0 +1,70 @@
+"""The repository's matrix.toml, loaded once: tests compare with these facts, never with copied literals
+(a version bump in the matrix must not need an edit in the tests)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ptkit import matrix
+from ptkit.matrix import Variant
+
+from .ptkit_cli import ROOT
+
+MATRIX = matrix.load(ROOT / "matrix.toml")
+
+
+def names() -> list[str]:
+    """Variant names in matrix order."""
+    return list(MATRIX.variants)
+
+
+def variant(name: str) -> Variant:
+    """The named variant (matrix.UnknownVariant, listing the valid names, for any other)."""
+    return MATRIX.get(name)
+
+
+def default_variant() -> Variant:
+    """The variant the Docker tests build when none is named: the matrix's `latest` (ptkit:latest)."""
+    return MATRIX.get(MATRIX.latest or names()[0])
+
+
+def cuda_variants() -> list[Variant]:
+    return [v for v in MATRIX.variants.values() if v.is_cuda]
+
+
+def lock_path(v: Variant) -> Path:
+    """The committed hash-pinned lock of a variant (it may not exist)."""
+    return ROOT / "locks" / f"{v.name}.txt"
+
+
+def locked_variants() -> list[Variant]:
+    """Variants with a committed lock: those a build here installs exactly."""
+    return [v for v in MATRIX.variants.values() if lock_path(v).is_file()]
+
+
+def cuda_tag(v: Variant) -> str:
+    """The local-version tag of the variant's torch builds: 'cpu' or 'cu130' for CUDA 13.0."""
+    return "cu" + v.cuda.replace(".", "") if v.cuda else "cpu"
+
+
+def content_tag(v: Variant) -> str:
+    """The image tag that says what is inside: '<torch without local tag>-<variant>-py<python>'."""
+    return f"{v.torch_public}-{v.name}-py{v.python}"
+
+
+def torch_versions(v: Variant) -> set[str]:
+    """What `torch.__version__` may say for the variant's pin: a pin without a local tag (a PyPI wheel)
+    reports the tag of its build, e.g. pin '2.14.1' -> '2.14.1' or '2.14.1+cu130'."""
+    if "+" in v.torch:
+        return {v.torch}
+    return {v.torch, f"{v.torch}+{cuda_tag(v)}"}
+
+
+def matrix_toml(variants: list[Variant], latest: str | None = None) -> str:
+    """A matrix file holding exactly these variants (JSON strings and lists are valid TOML values)."""
+    lines = [f"schema = {matrix.SCHEMA}", *([f"latest = {json.dumps(latest)}"] if latest else [])]
+    for v in variants:
+        fields = v.to_dict()
+        lines += ["", f"[variants.{fields.pop('name')}]", *(f"{k} = {json.dumps(val)}" for k, val in fields.items())]
+    return "\n".join(lines) + "\n"
