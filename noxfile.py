@@ -63,7 +63,9 @@ def _variant_session(variant: matrix.Variant) -> None:
         session.run("ptkit", "check", variant.name, *session.posargs)
 
     cuda = f"CUDA {variant.cuda}" if variant.cuda else "CPU"
-    run.__doc__ = f"build ptkit:{variant.name} (torch {variant.torch}, {cuda}) and verify it in a container"
+    others = "".join(f"; --source {s}: torch {pins['torch']}" for s, pins in variant.alternatives.items())
+    run.__doc__ = (f"build ptkit:{variant.name} and ptkit:{variant.name}-runtime (torch {variant.torch}, {cuda}"
+                   f"{others}) and verify them in containers")
     nox.session(name=variant.name, tags=["images", "cuda" if variant.is_cuda else "cpu"])(run)
 
 

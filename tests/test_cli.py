@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import pytest
 import requests
 
-from ptkit import cli
+from ptkit import cli, commands
 from tests.utils import matrix_facts
 
 
@@ -11,37 +10,41 @@ def test_a_broken_engine_connection_is_one_line(monkeypatch, capsys):
     def timeout(args):
         raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=900)\nmore detail")
 
-    monkeypatch.setattr(cli, "cmd_matrix", timeout)
+    monkeypatch.setattr(commands, "cmd_matrix", timeout)
     assert cli.main(["matrix"]) == 1
     err = capsys.readouterr().err
     assert err == "ptkit matrix: error: Docker engine connection failed: Read timed out. (read timeout=900)\n"
 
 
-def test_a_bug_keeps_its_traceback(monkeypatch):
+def test_a_bug_keeps_its_traceback_and_says_it_is_one(monkeypatch, capsys):
     def bug(args):
         raise ValueError("a real bug")
 
-    monkeypatch.setattr(cli, "cmd_matrix", bug)
-    with pytest.raises(ValueError, match="a real bug"):
-        cli.main(["matrix"])
+    monkeypatch.setattr(commands, "cmd_matrix", bug)
+    assert cli.main(["matrix"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert "ValueError: a real bug" in err
+    assert err.rstrip().splitlines()[-1].startswith("ptkit matrix: error: internal error (a bug in ptkit")
+    assert cli.BUG_URL in err.rstrip().splitlines()[-1]
 
 
 def test_ctrl_c_is_exit_130(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_matrix", interrupted)
+    monkeypatch.setattr(commands, "cmd_matrix", interrupted)
     assert cli.main(["matrix"]) == 130
     assert "interrupted" in capsys.readouterr().err
 
 
 def test_push_without_a_registry_tag_is_refused(capsys):
-    assert cli.main(["build", matrix_facts.default_variant().name, "--push"]) == 1
+    assert cli.main(["build", matrix_facts.default_variant().name, "--push"]) == 2
     assert "--push needs --tag REGISTRY/REPOSITORY:TAG" in capsys.readouterr().err
 
 
 def test_variant_only_with_image(capsys):
-    assert cli.main(["verify", "--variant", matrix_facts.default_variant().name]) == 1
+    assert cli.main(["verify", "--variant", matrix_facts.default_variant().name]) == 2
     assert "--variant goes with --image" in capsys.readouterr().err
 
 

@@ -32,7 +32,6 @@ torchvision = ""
 torchaudio = ""
 cuda = ""
 index_url = "https://example.invalid/cpu"
-min_driver = ""
 
 [variants.beta]
 torch = "1.1.0"
@@ -40,7 +39,6 @@ torchvision = "0.2.0"
 torchaudio = "1.1.0"
 cuda = "12.4"
 index_url = "https://example.invalid/cu124"
-min_driver = "550.54.14"
 python = "3.12"
 """
 
@@ -95,13 +93,17 @@ def test_small_matrix_inherits_and_overrides_defaults(tmp_path):
         (lambda s: s.replace('torch = "1.1.0"\n', ""), "[variants.beta]: missing key 'torch'"),
         (lambda s: s.replace('cuda = "12.4"', "cuda = 12.4"), "[variants.beta]: key 'cuda' must be a string"),
         (lambda s: s.replace('torch = "1.1.0"', 'torch = "two"'), "[variants.beta]: key 'torch' is not a version"),
-        (lambda s: s.replace('min_driver = "550.54.14"', 'min_driver = ""'),
-         "[variants.beta]: keys 'cuda' and 'min_driver' must be set together"),
+        (lambda s: s.replace('cuda = "12.4"', 'cuda = "12"'), "[variants.beta]: key 'cuda' must be MAJOR.MINOR"),
+        (lambda s: s.replace('cuda = "12.4"', 'cuda = "99.9"'), "[variants.beta]: CUDA 99.9 has no minimum driver"),
+        (lambda s: s.replace('torch = "1.1.0"', 'torch = ""'), "[variants.beta]: key 'torch' must not be empty"),
+        (lambda s: s.replace('latest = "alpha"', 'latest = ["alpha"]'), "key 'latest' must name one variant"),
+        (lambda s: s.replace("[variants.beta]", "[variants.beta.sources.pypi]\ntorch = \"x\"\n[variants.beta]"),
+         "[variants.beta.sources.pypi]: key 'torch' is not a version"),
         (lambda s: s.replace("[variants.alpha]", "[variants.alpha]\ntorhc = 1"),
          "[variants.alpha]: unknown key 'torhc'"),
         (lambda s: s.replace("schema = 1", "schema = 2"), "key 'schema' must be 1"),
         (lambda s: s + "\n[variants.broken\n", "not valid TOML"),
-        (lambda s: s.replace('latest = "alpha"', 'latest = "gamma"'), "key 'latest' names no variant: 'gamma'"),
+        (lambda s: s.replace('latest = "alpha"', 'latest = "gamma"'), "'latest' must name one variant, got 'gamma'"),
     ],
 )
 def test_corrupt_matrix_names_file_and_key(tmp_path, edit, message):
@@ -115,13 +117,27 @@ def test_corrupt_matrix_names_file_and_key(tmp_path, edit, message):
 
 
 def test_adding_a_variant_is_a_data_change(tmp_path):
-    extra = (ROOT / "matrix.toml").read_text() + '\n[variants.added]\ntorch = "9.9.9+cu999"\ntorchvision = ""\n' \
-        'torchaudio = ""\ncuda = "99.9"\nindex_url = "https://example.invalid/cu999"\nmin_driver = "999.1"\n'
+    cuda = next(iter(facts.MIN_DRIVER))  # any CUDA release the driver table knows
+    extra = (ROOT / "matrix.toml").read_text() + '\n[variants.added]\ntorch = "9.9.9"\ntorchvision = ""\n' \
+        f'torchaudio = ""\ncuda = "{cuda}"\nindex_url = "https://example.invalid/simple"\n'
     m = matrix.load(write(tmp_path, extra))
     assert m.get("added").python == tomllib.loads(extra)["defaults"]["python"]  # inherited from [defaults]
     proc = run_ptkit("matrix", "--json", "--matrix", str(tmp_path / "matrix.toml"))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["added"]["min_driver"] == "999.1"
+    assert json.loads(proc.stdout)["added"]["min_driver"] == facts.MIN_DRIVER[cuda]  # the one driver table
+
+
+def test_a_second_source_is_chosen_explicitly_never_by_fallback():
+    for row in matrix_facts.MATRIX.variants.values():
+        assert row.from_source(None) is row
+        for source in row.alternatives:
+            other = matrix_facts.MATRIX.get(row.name, source)
+            assert other.source == source
+            assert other.torch == row.alternatives[source]["torch"]
+            assert other.image_name == f"{row.name}-{source}"
+            assert other.min_driver == row.min_driver  # the same CUDA release
+    with pytest.raises(matrix.MatrixError, match="has no source 'nosuch'; its sources: "):
+        matrix_facts.MATRIX.get(matrix_facts.names()[0], "nosuch")
 
 
 def test_unknown_variant_lists_valid_ones():
@@ -158,5 +174,6 @@ def test_nox_rejects_unknown_sessions_with_the_valid_names():
     assert proc.returncode != 0
     assert f"valid: lint, tests, {', '.join(matrix_facts.names())}" in proc.stderr
     listing = subprocess.run([*NOX, "-l"], cwd=ROOT, capture_output=True, text=True).stdout
-    for name in matrix_facts.names():
-        assert f"- {name} -> build ptkit:{name}" in listing
+    for v in matrix_facts.MATRIX.variants.values():
+        tags = f"images,{'cuda' if v.is_cuda else 'cpu'}"
+        assert f"- {v.name} [{tags}] -> build ptkit:{v.name} and ptkit:{v.name}-runtime (torch {v.torch}" in listing

@@ -8,6 +8,7 @@ installs exactly those files.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -63,6 +64,14 @@ def check_lock(lock: Path, expected: dict[str, str]) -> bytes:
     return text.encode()
 
 
+def _pip_env(isolated: bool) -> dict[str, str]:
+    """The environment for pip; isolated: no PIP_* variable and no configuration file, global ones included
+    (pip's own --isolated still reads /etc/xdg/pip/pip.conf, where a host constraint may cap torch)."""
+    if not isolated:
+        return dict(os.environ)
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("PIP_")}, "PIP_CONFIG_FILE": os.devnull}
+
+
 def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False,
             ca_bundle: Path | None = None) -> str:
     """Resolve the requirements on the variant's index for the image's platform and lock the result.
@@ -73,9 +82,9 @@ def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False
     with tempfile.TemporaryDirectory(prefix="ptkit-lock-") as tmp:
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                "--disable-pip-version-check", "--report", f"{tmp}/report.json", "--target", f"{tmp}/target",
-               "--index-url", variant.index_url, *target_args(variant), *(["--isolated"] if isolated else []),
+               "--index-url", variant.index_url, *target_args(variant),
                *(["--cert", str(ca_bundle)] if ca_bundle else []), *requirements]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_pip_env(isolated))
         if proc.returncode != 0:
             errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")] or proc.stderr.splitlines()
             raise PtkitError(f"pip could not resolve {' '.join(requirements)} on {variant.index_url}: "

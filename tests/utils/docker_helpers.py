@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ptkit.base import LOCAL_BASE
+
 ROLE = "ptkit.role"  # every container ptkit or a test starts carries it; the session teardown removes them all
 TEST_LABELS = {ROLE: "test"}
-BASE_IMAGE = "ptkit/base:bookworm"  # what `ptkit base` makes by default: the base of the images built here
+BASE_IMAGE = LOCAL_BASE  # what `ptkit base` makes by default: the base of the images built here
 
 
 def container_ids(api: Any, **filters: str) -> set[str]:

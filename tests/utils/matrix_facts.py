@@ -33,14 +33,19 @@ def cuda_variants() -> list[Variant]:
     return [v for v in MATRIX.variants.values() if v.is_cuda]
 
 
+def every_source() -> list[Variant]:
+    """Every row of the matrix with each of its sources (cuda126 and cuda126 --source pypi, ...)."""
+    return [v for row in MATRIX.variants.values() for v in (row, *map(row.from_source, row.alternatives))]
+
+
 def lock_path(v: Variant) -> Path:
-    """The committed hash-pinned lock of a variant (it may not exist)."""
-    return ROOT / "locks" / f"{v.name}.txt"
+    """The committed hash-pinned lock of a variant and source (it may not exist)."""
+    return ROOT / "locks" / f"{v.image_name}.txt"
 
 
 def locked_variants() -> list[Variant]:
-    """Variants with a committed lock: those a build here installs exactly."""
-    return [v for v in MATRIX.variants.values() if lock_path(v).is_file()]
+    """Variants (with their source) that have a committed lock: those a build here installs exactly."""
+    return [v for v in every_source() if lock_path(v).is_file()]
 
 
 def cuda_tag(v: Variant) -> str:
@@ -48,9 +53,9 @@ def cuda_tag(v: Variant) -> str:
     return "cu" + v.cuda.replace(".", "") if v.cuda else "cpu"
 
 
-def content_tag(v: Variant) -> str:
-    """The image tag that says what is inside: '<torch without local tag>-<variant>-py<python>'."""
-    return f"{v.torch_public}-{v.name}-py{v.python}"
+def content_tag(v: Variant, flavor: str = "devel") -> str:
+    """The image tag that says what is inside: '<torch without local tag>-<variant>-py<python>-<flavor>'."""
+    return f"{v.torch_public}-{v.image_name}-py{v.python}-{flavor}"
 
 
 def torch_versions(v: Variant) -> set[str]:
@@ -65,6 +70,8 @@ def matrix_toml(variants: list[Variant], latest: str | None = None) -> str:
     """A matrix file holding exactly these variants (JSON strings and lists are valid TOML values)."""
     lines = [f"schema = {matrix.SCHEMA}", *([f"latest = {json.dumps(latest)}"] if latest else [])]
     for v in variants:
-        fields = v.to_dict()
-        lines += ["", f"[variants.{fields.pop('name')}]", *(f"{k} = {json.dumps(val)}" for k, val in fields.items())]
+        keys = (*matrix.REQUIRED, *matrix.OPTIONAL)
+        lines += ["", f"[variants.{v.name}]", *(f"{k} = {json.dumps(getattr(v, k))}" for k in keys)]
+        for source, pins in v.alternatives.items():
+            lines += ["", f"[variants.{v.name}.sources.{source}]", *(f"{k} = {json.dumps(x)}" for k, x in pins.items())]
     return "\n".join(lines) + "\n"
