@@ -19,9 +19,9 @@ def test_push_delete_pull_by_digest_and_verify(api, image_under_test, builds, re
     v = image_under_test.variant
     repo = f"{registry.host}/team/pytorch"
     described = f"{repo}:{matrix_facts.content_tag(v)}"
-    record = tmp_path / f"{v.name}.json"
+    record = tmp_path / f"{v.name}.json"  # the devel flavor's report (the one ptkit:VARIANT names)
     proc = run_ptkit("check", v.name, *builds.options(v), "--push", "--tag", f"{repo}:{v.name}",
-                     "--report", str(record))
+                     "--reports", str(tmp_path))
     record_evidence(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]
     pushed = json.loads(record.read_text())["run"]["pushed"]

@@ -33,17 +33,20 @@ class ImageUnderTest:
 
 def run_variant_session(api: Any, variant: str, options: list[str], created_images: list[str],
                         timeout: int) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """`nox -s VARIANT -- OPTIONS` as a user runs it; every tag of the image it built is removed at the end."""
-    report = ROOT / "reports" / f"{variant}.json"
-    report.unlink(missing_ok=True)
+    """`nox -s VARIANT -- OPTIONS` as a user runs it; every tag of the images it built (both flavors) is
+    removed at the end. Returns the devel flavor's report (reports/VARIANT.json)."""
+    reports = [ROOT / "reports" / f"{variant}{suffix}.json" for suffix in ("", "-runtime")]
+    for report in reports:
+        report.unlink(missing_ok=True)
     proc = subprocess.run([*NOX, "-s", variant, "--", *options], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
     record_evidence(proc.stdout + proc.stderr)
-    data = json.loads(report.read_text()) if report.exists() else {}
-    if image_id := data.get("run", {}).get("image_id"):
-        created_images.extend(api.images.get(image_id).tags)
+    data = [json.loads(r.read_text()) if r.exists() else {} for r in reports]
+    for report in data:
+        if image_id := report.get("run", {}).get("image_id"):
+            created_images.extend(api.images.get(image_id).tags)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc, data
+    return proc, data[0]
 
 
 class Builds:
