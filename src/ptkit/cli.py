@@ -6,10 +6,12 @@ the standard library and torch.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__, commands
 from .errors import PtkitError
@@ -17,6 +19,13 @@ from .verify import cli as verify_cli
 
 BUG_URL = "https://github.com/ptkit/ptkit/issues"
 GPU_CHOICES = ("auto", "yes", "no")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line (exit 2) that point at --help, instead of argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -91,7 +100,7 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ptkit", description="Reproducible PyTorch environments.")
+    parser = OneLineParser(prog="ptkit", description="Reproducible PyTorch environments.")
     parser.add_argument("--version", action="version", version=f"ptkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -167,12 +176,28 @@ def _add_host_commands(sub: Any) -> None:
     render.set_defaults(func=commands.cmd_render)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (`docker stop`, `kill`, a CI time-out) takes the Ctrl-C path: builds cancelled, containers removed."""
+
+
+_TERMINATED: list[bool] = []  # set by the handler: an Interrupted raised while cleaning up still exits 143
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _TERMINATED.append(True)
+    raise _Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return int(args.func(args))
     except PtkitError as exc:
-        return _fail(args, str(exc), exc.exit_code)
+        return _fail(args, str(exc), 143 if _TERMINATED else exc.exit_code)
+    except _Terminated:
+        return _fail(args, "terminated (SIGTERM); nothing was left running", 143, prefix="")
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 130, prefix="")
     except OSError as exc:  # a path that cannot be read or written, a full disk: the user's to fix

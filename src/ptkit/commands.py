@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ def _inputs(args: argparse.Namespace) -> Any:
 
 def _build_request(args: argparse.Namespace) -> tuple[Any, ...]:
     """(api, matrix, variant, inputs, destination, flavors) from the build options."""
-    from . import docker_api, matrix, render
+    from . import docker_api, matrix, pipeline, render
     from .inputs import Destination
 
     if args.push and not args.tag:
@@ -40,9 +41,9 @@ def _build_request(args: argparse.Namespace) -> tuple[Any, ...]:
     flavors = render.FLAVORS if args.flavor == "all" else (args.flavor,)
     if args.extra_requirements and "devel" not in flavors:
         raise UsageError("--extra-requirements builds on the devel flavor: drop --flavor runtime")
-    variant = m.get(args.variant, args.source)
-    return (docker_api.client(), m, variant, _inputs(args),
-            Destination(tuple(args.tag), args.push), flavors)
+    variant, inputs = m.get(args.variant, args.source), _inputs(args)
+    pipeline.preflight(variant, inputs)  # before the daemon: bad input fails in a second, not a build later
+    return docker_api.client(), m, variant, inputs, Destination(tuple(args.tag), args.push), flavors
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -121,9 +122,11 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
     variant = matrix.load(args.matrix).get(args.variant, args.source)
     reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
-    text = locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle)
     out = args.output or Path("locks") / f"{variant.image_name}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(out.parent, os.W_OK):  # fail now, not after a resolve of a minute
+        raise PtkitError(f"{out.parent}: not writable")
+    text = locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle)
     out.write_text(text)
     print(f"lock {out}: {len(locks.lock_pins(text))} wheels pinned by hash")
     return 0

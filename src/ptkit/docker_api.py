@@ -64,6 +64,8 @@ def ensure_image(api: Any, ref: str, hint: str) -> Any:
         return api.images.get(ref)
     except ImageNotFound:
         pass
+    except APIError as exc:  # e.g. 400 for a reference the engine cannot parse
+        raise PtkitError(f"image {ref}: {short(exc.explanation or exc)}") from None
     repo, tag = (ref, None) if "@" in ref else split_ref(ref)
     try:
         return api.images.pull(repo, tag=tag)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import build, container, docker_api, render, report
+from .errors import PtkitError
 from .inputs import BuildInputs, Destination
 from .matrix import Matrix, Variant
 from .verify.results import Report
@@ -51,6 +52,44 @@ def git_revision(directory: Path) -> str:
 def provenance(matrix: Matrix) -> render.Provenance:
     """Revision of the checkout the matrix lives in (ptkit's own, or a team's), and the build time."""
     return render.Provenance(git_revision(matrix.path.resolve().parent), dt.datetime.now(dt.timezone.utc))
+
+
+def index_answers(url: str, ca_bundle: Path | None, timeout: float = 15) -> str | None:
+    """None when the package index answers (any HTTP status), else why not, in a few words."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
+    request = urllib.request.Request(f"{url.rstrip('/')}/torch/", method="HEAD")
+    try:
+        urllib.request.urlopen(request, timeout=timeout, context=context).close()
+    except urllib.error.HTTPError:
+        return None  # it answered: a 404 for torch is pip's to report, with the index's own words
+    except (OSError, ValueError) as exc:
+        return docker_api.short(getattr(exc, "reason", exc), 120)
+    return None
+
+
+def preflight(variant: Variant, inputs: BuildInputs) -> None:
+    """Refuse what would fail minutes into a build: unusable inputs, a stale lock, an index that does not answer."""
+    from .locks import check_lock
+
+    build.check_inputs(inputs)
+    _, expected = render.requirements(variant, inputs.packages)
+    if inputs.lock:
+        check_lock(inputs.lock, expected)
+    if inputs.team_requirements is not None and not inputs.team_requirements.is_file():
+        raise PtkitError(f"--extra-requirements {inputs.team_requirements}: no such file")
+    url = inputs.index_url or variant.index_url
+    if inputs.wheelhouse is not None or url.startswith("file://"):
+        return  # nothing to reach: the build installs from files
+    if why := index_answers(url, inputs.ca_bundle):
+        others = [s for s in variant.sources if s != variant.source]
+        instead = f"; or build --source {others[0]}" if others else ""
+        raise PtkitError(f"the package index {url} does not answer ({why}): make a wheelhouse where it is reachable "
+                         f"(`ptkit wheelhouse {variant.name} DIR --use-variant-index`) and pass --wheelhouse DIR"
+                         f"{instead}")
 
 
 def build_image(api: Any, matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination,

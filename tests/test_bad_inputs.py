@@ -1,0 +1,87 @@
+"""Every row of the bad-input table (tests/utils/bad_inputs.py, rendered into the README): one line on
+stderr that says what is wrong, the documented exit code, never a traceback, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.utils import bad_inputs
+from tests.utils.bad_inputs import ROWS, BadInput
+from tests.utils.ptkit_cli import ROOT
+
+README = ROOT / "README.md"
+
+
+def command_line(row: BadInput, tmp: Path) -> list[str]:
+    (tmp / "dir").mkdir()
+    (tmp / "file").write_text("")
+    (tmp / "wheels").mkdir()
+    (tmp / "wheels" / "empty-1.0-py3-none-any.whl").write_text("")
+    words = []
+    for word in row.command.split():
+        if word.startswith("{matrix:"):
+            old, new = bad_inputs.MATRIX_EDITS[word[8:-1]]
+            text = (ROOT / "matrix.toml").read_text()
+            assert old in text, f"matrix edit {word} no longer applies"
+            path = tmp / f"{word[8:-1]}.toml"
+            path.write_text(text.replace(old, new, 1))
+            word = str(path)
+        words.append(word.format(tmp=tmp, file=tmp / "file", dir=tmp / "dir", wheels=tmp / "wheels",
+                                 long="a" * 300))
+    return words
+
+
+def run_row(row: BadInput, tmp: Path) -> subprocess.CompletedProcess[str]:
+    prefix = []
+    if row.user:
+        tmp.chmod(0o755)
+        prefix = ["setpriv", "--reuid", row.user, "--regid", "nogroup", "--clear-groups"]
+    return subprocess.run([*prefix, sys.executable, "-m", "ptkit", *command_line(row, tmp)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **dict(row.env)})
+
+
+def assert_one_line(proc: subprocess.CompletedProcess[str], row: BadInput) -> None:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{proc.stderr}"
+    assert row.sees in lines[0], lines[0]
+    assert proc.returncode == row.code, (proc.returncode, lines[0])
+
+
+def params(docker: bool) -> list:
+    return [pytest.param(row, id=row.command[:60]) for row in ROWS if row.docker == docker and not row.special]
+
+
+@pytest.mark.parametrize("row", params(docker=False))
+def test_bad_input_is_one_line_and_its_exit_code(row, tmp_path):
+    assert_one_line(run_row(row, tmp_path), row)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"dir", "file", "wheels"} and
+                 not p.name.endswith(".toml")]
+    assert not leftovers, f"left behind: {leftovers}"
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("row", params(docker=True))
+def test_bad_input_with_a_docker_engine(row, tmp_path):
+    if row.user and not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is not installed")
+    assert_one_line(run_row(row, tmp_path), row)
+
+
+def test_the_readme_table_is_the_tested_table():
+    assert bad_inputs.markdown() in README.read_text(), "README out of date: python -m tests.utils.bad_inputs"
+
+
+def test_the_table_has_at_least_forty_rows_and_every_special_row_has_its_test():
+    assert len(ROWS) >= 40
+    names = {name for path in (ROOT / "tests").rglob("test_*.py") for name in
+             [line.split("(")[0][4:] for line in path.read_text().splitlines() if line.startswith("def test_")]}
+    for row in ROWS:
+        if row.special:
+            assert row.special in names, f"no test named {row.special}"
