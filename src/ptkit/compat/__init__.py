@@ -1,0 +1,1 @@
+"""Which variant runs on a given GPU and driver (`ptkit select`)."""

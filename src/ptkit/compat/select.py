@@ -1,0 +1,114 @@
+"""`ptkit select`: which variants run on a driver and GPU, best first, and why the others do not.
+
+The facts are the verifier's own: its driver judgement (MIN_DRIVER, MINOR_COMPAT_FLOOR) and its arch
+judgement against the compiled arch list each variant's report recorded. Without a report the arch
+list is unknown, and the answer says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..matrix import Variant
+from ..matrix_report.model import Loaded
+from ..verify.checks import judge_arch, judge_driver
+from ..verify.facts import MIN_DRIVER, cuda_key, version_tuple
+from ..verify.results import FAIL, PASS, WARN, table
+from .gpus import Gpu
+
+# Tiers, best first. A variant in RUNS tiers is expected to work; the rest are explained.
+NATIVE, PTX, MINOR, CPU_ONLY, UNKNOWN, NO = "native", "jit-from-ptx", "minor-compat", "cpu-only", "unknown", "no"
+TIERS = (NATIVE, PTX, MINOR, CPU_ONLY, UNKNOWN, NO)
+USES_GPU = (NATIVE, PTX, MINOR)
+NO_REPORT = "no report: arch list unknown, build and check it first (`ptkit check {variant}`)"
+PTX_NEEDS_FULL_DRIVER = ("JIT from PTX needs the full driver of this CUDA release: minor-version "
+                         "compatibility does not cover PTX built by a newer toolkit")
+
+
+@dataclass
+class Verdict:
+    variant: str
+    torch: str
+    cuda: str
+    tier: str
+    reasons: list[str] = field(default_factory=list)
+    full_driver: bool = False  # the driver meets this CUDA release's minimum, no minor-version compatibility
+
+    @property
+    def runs(self) -> bool:
+        return self.tier in (*USES_GPU, CPU_ONLY)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "runs": self.runs, "uses_gpu": self.tier in USES_GPU}
+
+
+def judge(variant: Variant, report: Loaded | None, gpu: Gpu) -> Verdict:
+    """One variant on one GPU and driver; the CUDA release the verifier found wins over the matrix's."""
+    cuda = str((report.get("environment.cuda") if report else None) or variant.cuda or "")
+    verdict = Verdict(variant.name, variant.torch, cuda, NO)
+    if not cuda:
+        verdict.tier = CPU_ONLY
+        verdict.reasons.append("CPU-only build: runs on any host but never uses the GPU")
+        return verdict
+    if cuda_key(cuda) not in MIN_DRIVER:
+        verdict.tier = UNKNOWN
+        verdict.reasons.append(f"no minimum driver known for CUDA {cuda}: add it to ptkit/verify/facts.py")
+        return verdict
+    driver_status, driver_detail = judge_driver(cuda, gpu.driver, cuda_usable=True)
+    verdict.reasons.append(driver_detail)
+    verdict.full_driver = driver_status == PASS
+    arch_list = report.get("environment.build.arch_list") if report else None
+    if driver_status == FAIL:
+        return verdict
+    if not isinstance(arch_list, list) or not arch_list:
+        verdict.tier = UNKNOWN
+        verdict.reasons.append(NO_REPORT.format(variant=variant.name) if report is None else
+                               f"{report.path} records no compiled arch list: check the variant again")
+        return verdict
+    arch_status, arch_detail = judge_arch(gpu.capability, [str(a) for a in arch_list])
+    verdict.reasons.append(arch_detail)
+    if arch_status == FAIL:
+        return verdict
+    if driver_status == WARN and arch_status == WARN:
+        verdict.reasons.append(PTX_NEEDS_FULL_DRIVER)
+        return verdict
+    verdict.tier = MINOR if driver_status == WARN else NATIVE if arch_status == PASS else PTX
+    return verdict
+
+
+def rank(variants: dict[str, Variant], reports: dict[str, Loaded], gpu: Gpu) -> list[Verdict]:
+    """Best first: by tier, then the newest CUDA release, then the newest torch."""
+    verdicts = [judge(v, reports.get(name), gpu) for name, v in variants.items()]
+    return sorted(verdicts, key=lambda v: (TIERS.index(v.tier), not v.full_driver, _desc(v.cuda), _desc(v.torch),
+                                           v.variant))
+
+
+def _desc(version: str) -> tuple[int, ...]:
+    return tuple(-p for p in version_tuple(version.split("+")[0]))
+
+
+def by_variant(reports: list[Loaded]) -> dict[str, Loaded]:
+    """The reports keyed by the variant they verified; where several did, the one named last."""
+    return {r.variant: r for r in reports}
+
+
+def render_text(verdicts: list[Verdict], gpu: Gpu) -> str:
+    where = f"driver {gpu.driver}, compute capability {gpu.capability}" + (f" ({gpu.name})" if gpu.name else "")
+    best = next((v for v in verdicts if v.tier in USES_GPU), None)
+    unknown = [v.variant for v in verdicts if v.tier == UNKNOWN]
+    lines = [f"ptkit select: {where}",
+             f"best: {best.variant} (torch {best.torch}, CUDA {best.cuda})" if best else
+             f"best: none known; check these first: {', '.join(unknown)}" if unknown else
+             "best: none of the variants can use this GPU", ""]
+    rows = [["#", "variant", "torch", "CUDA", "runs", "why"]]
+    for i, v in enumerate(verdicts, 1):
+        rows.append([str(i) if v.runs else "-", v.variant, v.torch, v.cuda or "-",
+                     "yes" if v.tier == NATIVE else v.tier, "; ".join(v.reasons)])
+    return "\n".join(lines + table(rows))
+
+
+def to_json(verdicts: list[Verdict], gpu: Gpu) -> dict[str, Any]:
+    best = next((v.variant for v in verdicts if v.tier in USES_GPU), None)
+    return {"gpu": asdict(gpu), "best": best, "variants": [v.to_dict() for v in verdicts]}
+

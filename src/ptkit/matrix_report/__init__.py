@@ -1,0 +1,1 @@
+"""Host-side views of many verifier reports: the matrix report (HTML, markdown) and the fleet view."""

@@ -1,0 +1,138 @@
+"""`ptkit select`, `ptkit report` and `ptkit fleet`: host-side views of the verifier's reports.
+
+cli.py adds them with `register(subparsers)`; `main()` runs them on their own (python -m ptkit.report_commands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import PtkitError
+
+if TYPE_CHECKING:
+    from .compat.gpus import Gpu
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    select = subparsers.add_parser(
+        "select", help="which variants run on a GPU and driver, best first, and why the others do not",
+        description="Rank the matrix's variants for a driver and GPU (given, or read with nvidia-smi). "
+                    "Exit 0 when a variant can use the GPU, 1 when none can.")
+    select.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 535.104.05")
+    gpu = select.add_mutually_exclusive_group()
+    gpu.add_argument("--capability", metavar="X.Y", help="compute capability, e.g. 8.0 or sm_80")
+    gpu.add_argument("--gpu", metavar="MODEL", help="GPU model name, e.g. A100, 'RTX 5090'")
+    select.add_argument("--reports", type=Path, nargs="+", metavar="PATH",
+                        help="report files or directories (default: reports/ beside the matrix file)")
+    select.add_argument("--matrix", type=Path, metavar="FILE")
+    select.add_argument("--json", action="store_true")
+    select.set_defaults(func=cmd_select)
+
+    report = subparsers.add_parser("report", help="one HTML or markdown page from many reports")
+    report.add_argument("reports", type=Path, nargs="+", metavar="REPORT", help="report files or directories")
+    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: standard output")
+    report.add_argument("--format", choices=("html", "md"), help="default: from the -o suffix, else html")
+    report.set_defaults(func=cmd_report)
+
+    fleet = subparsers.add_parser(
+        "fleet", help="the reports of many nodes as one table, outliers named",
+        description="One row per node report. Exit 1 when a node failed or is an outlier.")
+    fleet.add_argument("reports", type=Path, nargs="+", metavar="REPORT", help="report files or directories")
+    fleet.add_argument("--ratio", type=float, default=None, metavar="R",
+                       help="an outlier is below R x the median of its peers (default 0.8)")
+    fleet.add_argument("--json", action="store_true")
+    fleet.add_argument("--format", choices=("text", "md"), default="text")
+    fleet.set_defaults(func=cmd_fleet)
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from . import matrix
+    from .compat import select
+    from .matrix_report import model
+
+    gpu = _gpu(args)
+    m = matrix.load(args.matrix)
+    default = m.path.parent / "reports"
+    paths = args.reports or sorted(default.glob("*.json"))  # none yet: every arch list unknown
+    reports = select.by_variant(model.load_all(paths))
+    verdicts = select.rank(m.variants, reports, gpu)
+    print(json.dumps(select.to_json(verdicts, gpu), indent=2) if args.json else select.render_text(verdicts, gpu))
+    return 0 if any(v.tier in select.USES_GPU for v in verdicts) else 1
+
+
+def _gpu(args: argparse.Namespace) -> Gpu:
+    """The GPU and driver from the options; what they leave out comes from the host's nvidia-smi."""
+    from .compat import gpus
+
+    capability = gpus.parse_capability(args.capability) if args.capability else (
+        gpus.capability_of(args.gpu) if args.gpu else None)
+    driver = gpus.parse_driver(args.driver) if args.driver else None
+    if driver and capability:
+        return gpus.Gpu(driver, capability, args.gpu or "")
+    host = gpus.read_host()
+    return gpus.Gpu(driver or host.driver, capability or host.capability, args.gpu or host.name)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .matrix_report import html, markdown, model
+
+    reports = model.load_all(args.reports)
+    fmt = args.format or ("md" if args.output and args.output.suffix == ".md" else "html")
+    if fmt == "html":
+        _write(html.render(reports), args.output)
+        return 0
+    page, figures = markdown.render(reports, args.output)
+    for path, svg in figures.items():
+        _write(svg, path)
+    _write(page, args.output)
+    return 0
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from .matrix_report import fleet, markdown, model
+    from .verify.results import table
+
+    if args.ratio is not None and not 0 < args.ratio <= 1:
+        raise model.UsageError(f"--ratio {args.ratio} must be in (0, 1]")
+    nodes = fleet.fleet(model.load_all(args.reports), args.ratio or fleet.DEFAULT_RATIO)
+    if args.json:
+        print(json.dumps([vars(n) for n in nodes], indent=2))
+    else:
+        render = markdown.table if args.format == "md" else lambda h, r: table([list(h), *r])
+        print("\n".join(render(fleet.FLEET_COLUMNS, fleet.rows(nodes))))
+    return 0 if fleet.healthy(nodes) else 1
+
+
+def _write(content: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(content)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(content)
+    except OSError as exc:
+        raise PtkitError(f"cannot write {output}: {exc.strerror or exc}") from None
+    print(f"wrote {output}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """These commands without the rest of ptkit's parser (tests, and before cli.py registers them)."""
+    parser = argparse.ArgumentParser(prog="ptkit")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PtkitError as exc:
+        print(f"ptkit {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"ptkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""`ptkit select` against the fixture matrix and reports (tests/data/README.md says where their facts come from)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ptkit import report_commands
+from ptkit.compat import gpus
+from ptkit.matrix import load
+from ptkit.verify.facts import MIN_DRIVER, MINOR_COMPAT_FLOOR
+from report_samples import DATA, REPORTS, real, write
+
+MATRIX = DATA / "matrix.toml"
+SNAPSHOT = ["--matrix", str(MATRIX), "--reports", str(REPORTS)]
+
+
+def select(capsys, *args: str) -> tuple[int, dict]:
+    code = report_commands.main(["select", *args, *SNAPSHOT, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def tiers(result: dict) -> dict[str, str]:
+    return {v["variant"]: v["tier"] for v in result["variants"]}
+
+
+# (driver, GPU option, best variant, variants that must not run, variants that run only by minor compat)
+CASES = [
+    ("580.65.06", ["--gpu", "Tesla V100-SXM2-16GB"], "cuda126", {"cuda130", "cuda128"}, set()),
+    ("535.104.05", ["--gpu", "NVIDIA A100-SXM4-80GB"], "cuda121", {"cuda130"}, {"cuda124", "cuda126", "cuda128"}),
+    ("550.54.15", ["--gpu", "NVIDIA H100 80GB HBM3"], "cuda124", {"cuda130"}, {"cuda126", "cuda128"}),
+    ("570.124.06", ["--gpu", "NVIDIA GeForce RTX 5090"], "cuda128",
+     {"cuda130", "cuda126", "cuda124", "cuda121", "cuda118"}, set()),
+    ("418.67", ["--capability", "7.0"], None,
+     {"cuda130", "cuda128", "cuda126", "cuda124", "cuda121", "cuda118"}, set()),
+]
+
+
+@pytest.mark.parametrize(("driver", "gpu", "best", "refused", "minor"), CASES,
+                         ids=["V100+580", "A100+535", "H100+550", "RTX5090+570", "driver-older-than-all"])
+def test_the_best_variant_and_why_the_others_do_not_run(capsys, driver, gpu, best, refused, minor):
+    code, result = select(capsys, "--driver", driver, *gpu)
+    assert result["best"] == best
+    assert code == (0 if best else 1)
+    got = tiers(result)
+    assert {v for v, t in got.items() if t == "no"} == refused
+    assert {v for v, t in got.items() if t == "minor-compat"} == minor
+    assert got["cpu"] == "cpu-only"
+    ranked = [v["variant"] for v in result["variants"]]
+    assert ranked[0] == (best or "cpu") and set(ranked) == set(load(MATRIX).variants)
+
+
+def test_the_acceptance_command_names_a_variant_and_says_why_newer_ones_do_not(capsys):
+    assert report_commands.main(["select", "--driver", "535.104.05", "--capability", "8.0", *SNAPSHOT]) == 0
+    out = capsys.readouterr().out
+    assert "best: cuda121 (torch 2.5.1+cu121, CUDA 12.1)" in out
+    line = next(ln for ln in out.splitlines() if ln.split()[1:2] == ["cuda130"])
+    assert f"too old for torch built with CUDA 13.0: minimum is {MIN_DRIVER['13.0']}" in line
+    line = next(ln for ln in out.splitlines() if ln.split()[1:2] == ["cuda128"])
+    assert "minor-compat" in line and f"minor-version compatibility (>= {MINOR_COMPAT_FLOOR['12']})" in line
+
+
+def test_volta_is_refused_by_the_arch_list_the_report_recorded(capsys):
+    _, result = select(capsys, "--driver", "580.65.06", "--capability", "sm_70")
+    why = {v["variant"]: " ".join(v["reasons"]) for v in result["variants"]}
+    archs = " ".join(real("cuda130")["environment"]["build"]["arch_list"])
+    assert f"sm_70 is not in torch's compiled arch list ({archs})" in why["cuda130"]
+
+
+def test_a_variant_without_a_report_is_unknown_not_guessed(tmp_path, capsys):
+    for name in ("cpu", "cuda121"):
+        write(tmp_path, name, real(name))
+    code = report_commands.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(MATRIX),
+                                 "--reports", str(tmp_path), "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["best"] == "cuda121"
+    unknown = [v for v in result["variants"] if v["tier"] == "unknown"]
+    assert {v["variant"] for v in unknown} == set(load(MATRIX).variants) - {"cpu", "cuda121"}
+    assert all("no report: arch list unknown, build and check it first" in v["reasons"][-1] for v in unknown)
+
+
+def ptx_reports(tmp_path: Path, arch_list: list[str]) -> Path:
+    data = real("cuda128")
+    data["environment"]["build"]["arch_list"] = arch_list
+    write(tmp_path, "cuda128", data)
+    write(tmp_path, "cuda126", real("cuda126"))
+    return tmp_path
+
+
+def test_ptx_only_ranks_below_native_and_needs_the_full_driver(tmp_path, capsys):
+    reports = ptx_reports(tmp_path, ["sm_80", "sm_90", "compute_90"])
+    base = ["select", "--matrix", str(MATRIX), "--reports", str(reports), "--json", "--capability", "10.0"]
+    report_commands.main([*base, "--driver", "575.51.03"])
+    assert tiers(json.loads(capsys.readouterr().out))["cuda128"] == "jit-from-ptx"
+    report_commands.main([*base, "--driver", "535.104.05"])  # minor compat cannot JIT newer PTX
+    verdict = next(v for v in json.loads(capsys.readouterr().out)["variants"] if v["variant"] == "cuda128")
+    assert verdict["tier"] == "no" and "minor-version compatibility does not cover PTX" in verdict["reasons"][-1]
+
+
+def test_native_beats_ptx_even_from_an_older_cuda(tmp_path, capsys):
+    reports = ptx_reports(tmp_path, ["sm_80", "compute_80"])
+    report_commands.main(["select", "--matrix", str(MATRIX), "--reports", str(reports), "--json",
+                          "--capability", "8.6", "--driver", "580.65.06"])
+    ranked = [(v["variant"], v["tier"]) for v in json.loads(capsys.readouterr().out)["variants"]]
+    assert ranked[:2] == [("cuda126", "native"), ("cuda128", "jit-from-ptx")]
+
+
+@pytest.mark.parametrize(("name", "capability"), [
+    ("Tesla V100-SXM2-16GB", "7.0"), ("Tesla T4", "7.5"), ("NVIDIA A100-SXM4-80GB", "8.0"), ("NVIDIA A10G", "8.6"),
+    ("NVIDIA A10", "8.6"), ("NVIDIA L4", "8.9"), ("NVIDIA L40S", "8.9"), ("NVIDIA H100 PCIe", "9.0"),
+    ("NVIDIA H200", "9.0"), ("NVIDIA B200", "10.0"), ("NVIDIA GeForce RTX 5090", "12.0")])
+def test_gpu_model_names(name, capability):
+    assert gpus.capability_of(name) == capability
+
+
+@pytest.mark.parametrize("args", [["--driver", "latest", "--capability", "8.0"],
+                                  ["--driver", "535.104.05", "--capability", "eight"],
+                                  ["--driver", "535.104.05", "--gpu", "Voodoo 5"]])
+def test_bad_options_are_one_line_and_exit_2(capsys, args):
+    assert report_commands.main(["select", *args, *SNAPSHOT]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ptkit select: error: ") and err.count("\n") == 1
+
+
+def run_select(tmp_path: Path, *args: str, path: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": path}
+    return subprocess.run([sys.executable, "-m", "ptkit.report_commands", "select", *args], env=env,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+
+
+def test_without_nvidia_smi_the_host_cannot_be_read(tmp_path):
+    proc = run_select(tmp_path, *SNAPSHOT, path=str(tmp_path))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == ("ptkit select: error: no nvidia-smi on this host: give --driver VERSION and "
+                           "--capability X.Y (or --gpu MODEL)\n")
+
+
+def test_the_host_is_read_through_nvidia_smi(tmp_path):
+    # A stand-in nvidia-smi (this host has no GPU) printing what a mixed A100/V100 node prints.
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\n[ \"$1\" = --query-gpu=driver_version,compute_cap,name ] || exit 9\n"
+                   "echo '535.104.05, 8.0, NVIDIA A100-SXM4-80GB'\necho '535.104.05, 7.0, Tesla V100-SXM2-16GB'\n")
+    smi.chmod(0o755)
+    proc = run_select(tmp_path, *SNAPSHOT, "--json", path=f"{tmp_path}:{os.environ['PATH']}")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["gpu"] == {"driver": "535.104.05", "capability": "7.0", "name": "Tesla V100-SXM2-16GB"}
+    assert result["best"] == "cuda121"
+
+
+def test_a_malformed_report_is_one_line_and_exit_1(tmp_path):
+    write(tmp_path, "cpu", real("cpu"))
+    (tmp_path / "cuda121.json").write_text('{"schema": "ptkit.verify/1", "ok": tru')
+    proc = run_select(tmp_path, "--driver", "535.104.05", "--capability", "8.0", "--matrix", str(MATRIX),
+                      "--reports", str(tmp_path), path=os.environ["PATH"])
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith(f"ptkit select: error: {tmp_path / 'cuda121.json'}: not valid JSON")
+    assert proc.stderr.count("\n") == 1
+
+
+def test_a_reports_folder_that_does_not_exist_is_an_error(tmp_path, capsys):
+    assert report_commands.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(MATRIX),
+                                 "--reports", str(tmp_path / "nowhere")]) == 1
+    assert capsys.readouterr().err == f"ptkit select: error: {tmp_path / 'nowhere'}: no such report file\n"
+
+
+def test_without_reports_every_gpu_variant_is_unknown(tmp_path, capsys):
+    matrix = tmp_path / "matrix.toml"  # beside it, no reports/ folder
+    matrix.write_text(MATRIX.read_text())
+    assert report_commands.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(matrix),
+                                 "--json"]) == 1
+    result = json.loads(capsys.readouterr().out)
+    assert set(tiers(result).values()) == {"unknown", "cpu-only"} and result["best"] is None
+    unknown = [v for v in result["variants"] if v["tier"] == "unknown"]
+    full = [v["full_driver"] for v in unknown]
+    assert full == sorted(full, reverse=True) and any(full)  # a driver that suffices ranks above minor compat
