@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Make this host ready for ptkit, idempotently: a Docker engine that answers, the tools the Docker
-# tests need (mmdebstrap for `ptkit base`, docker-registry for push tests), and .venv with ptkit,
-# its dev tools and the matrix's CPU torch. Safe to run again; installs only what is missing.
+# Make this host ready for ptkit, idempotently: a Docker engine that answers, the tools the tests
+# need (mmdebstrap for `ptkit base`, docker-registry for push tests, chromium for the report's
+# browser test), and .venv with ptkit, its dev tools and the matrix's CPU torch. Safe to run again;
+# installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "host-setup: $*" >&2; }
@@ -10,6 +11,7 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
+command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
 if ((${#missing[@]})); then
   [ "$(id -u)" = 0 ] || { log "run as root to install: ${missing[*]}"; exit 1; }
   log "installing ${missing[*]}"

@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ptkit import report_commands
+from ptkit import cli
 from ptkit.matrix_report import fleet, model
-from report_samples import REPORTS, gpu_report, real, write
+from tests.utils.report_samples import REPORTS, gpu_report, real, write
 
 
 def nodes_dir(tmp_path: Path, fractions: dict[str, float], busbw: dict[str, float] | None = None) -> Path:
@@ -19,7 +19,7 @@ def nodes_dir(tmp_path: Path, fractions: dict[str, float], busbw: dict[str, floa
 
 
 def by_host(tmp_path: Path, *args: str) -> tuple[int, dict[str, dict]]:
-    proc = subprocess.run([sys.executable, "-m", "ptkit.report_commands", "fleet", str(tmp_path), "--json", *args],
+    proc = subprocess.run([sys.executable, "-m", "ptkit", "fleet", str(tmp_path), "--json", *args],
                           capture_output=True, text=True, timeout=60)
     return proc.returncode, {n["host"]: n for n in json.loads(proc.stdout)}
 
@@ -76,7 +76,7 @@ def test_failed_checks_and_ranks_are_the_status(tmp_path):
 
 def test_the_text_table_has_one_row_per_node(tmp_path, capsys):
     nodes_dir(tmp_path, {"n1": 0.8, "n2": 0.8, "n3": 0.3})
-    assert report_commands.main(["fleet", str(tmp_path)]) == 1
+    assert cli.main(["fleet", str(tmp_path)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["node", "variant", "GPU"] and len(lines) == 4
     assert "peers' median" in next(ln for ln in lines if ln.startswith("n3 "))
@@ -85,11 +85,11 @@ def test_the_text_table_has_one_row_per_node(tmp_path, capsys):
 def test_the_matrix_report_has_the_node_table_when_hosts_differ(tmp_path):
     nodes_dir(tmp_path / "in", {"n1": 0.8, "n2": 0.8, "n3": 0.3})
     out = tmp_path / "r.html"
-    assert report_commands.main(["report", str(tmp_path / "in"), "-o", str(out)]) == 0
+    assert cli.main(["report", str(tmp_path / "in"), "-o", str(out)]) == 0
     html = out.read_text()
     assert "<h2>Nodes</h2>" in html and "peers&#x27; median" in html
     single = tmp_path / "one.html"
-    assert report_commands.main(["report", str(REPORTS / "cpu.json"), "-o", str(single)]) == 0
+    assert cli.main(["report", str(REPORTS / "cpu.json"), "-o", str(single)]) == 0
     assert "<h2>Nodes</h2>" not in single.read_text()
 
 
@@ -100,5 +100,5 @@ def test_cpu_reports_count_their_cpu_benchmark(tmp_path):
 
 
 def test_a_bad_ratio_is_a_usage_error(tmp_path, capsys):
-    assert report_commands.main(["fleet", str(REPORTS / "cpu.json"), "--ratio", "3"]) == 2
+    assert cli.main(["fleet", str(REPORTS / "cpu.json"), "--ratio", "3"]) == 2
     assert capsys.readouterr().err == "ptkit fleet: error: --ratio 3.0 must be in (0, 1]\n"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ptkit import report_commands
+from ptkit import cli
 from ptkit.matrix_report import model, tables
 from ptkit.verify.facts import MIN_DRIVER, gpu_peaks
-from report_samples import REPORTS, gpu_report, real, write
+from tests.utils.report_samples import REPORTS, gpu_report, real, write
 
 FIXTURES = sorted(REPORTS.glob("*.json"))
 SIZES = {"size_bytes": 6_420_000_000, "compressed_bytes": 3_100_000_000, "build_seconds": 754.0}
@@ -40,7 +40,7 @@ class Page(HTMLParser):
 
 def render(tmp_path: Path, *paths: Path, name: str = "report.html") -> str:
     out = tmp_path / name
-    assert report_commands.main(["report", *map(str, paths), "-o", str(out)]) == 0
+    assert cli.main(["report", *map(str, paths), "-o", str(out)]) == 0
     return out.read_text()
 
 
@@ -110,7 +110,7 @@ def test_a_report_with_missing_keys_shows_dashes(tmp_path):
 def test_markdown_tables_and_figure_files(tmp_path):
     gpu = write(tmp_path / "in", "gpu", gpu_report("n1", image=SIZES))
     out = tmp_path / "out" / "matrix.md"
-    assert report_commands.main(["report", str(REPORTS), str(gpu), "-o", str(out)]) == 0
+    assert cli.main(["report", str(REPORTS), str(gpu), "-o", str(out)]) == 0
     text = out.read_text()
     header = next(ln for ln in text.splitlines() if ln.startswith("| variant | flavor"))
     assert header.count("|") == len(tables.VERSION_COLUMNS) + 1
@@ -122,13 +122,13 @@ def test_markdown_tables_and_figure_files(tmp_path):
 
 
 def test_markdown_on_stdout_has_no_figures(capsys):
-    assert report_commands.main(["report", str(REPORTS), "--format", "md"]) == 0
+    assert cli.main(["report", str(REPORTS), "--format", "md"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("# ptkit matrix report") and "![" not in out
 
 
 def run_report(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ptkit.report_commands", "report", *args],
+    return subprocess.run([sys.executable, "-m", "ptkit", "report", *args],
                           capture_output=True, text=True, timeout=60)
 
 
@@ -152,8 +152,8 @@ def test_an_unwritable_output_is_one_line_and_exit_1(tmp_path):
 
 def test_without_matplotlib_the_html_report_is_one_line_and_exit_1(tmp_path):
     argv = ["report", str(REPORTS / "cpu.json"), "-o", str(tmp_path / "r.html")]
-    code = ("import sys; sys.modules['matplotlib'] = None; from ptkit import report_commands; "
-            f"sys.exit(report_commands.main({argv!r}))")
+    code = ("import sys; sys.modules['matplotlib'] = None; from ptkit import cli; "
+            f"sys.exit(cli.main({argv!r}))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr == "ptkit report: error: drawing the report's figures needs matplotlib: pip install matplotlib\n"

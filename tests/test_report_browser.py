@@ -1,4 +1,4 @@
-"""The matrix report in a real headless browser (Debian's chromium; scripts/browser-setup.sh installs it):
+"""The matrix report in a real headless browser (Debian's chromium; scripts/host-setup.sh installs it):
 every variant row rendered, the plots visible in a screenshot that is not blank, no console message.
 """
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ptkit import report_commands
-from report_samples import REPORTS, gpu_report, write
+from ptkit import cli
+from tests.utils.report_samples import REPORTS, gpu_report, write
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 if BROWSER is None and os.environ.get("CI"):
-    pytest.fail("chromium is missing on this CI host: run scripts/browser-setup.sh", pytrace=False)
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="no chromium: run scripts/browser-setup.sh")
+    pytest.fail("chromium is missing on this CI host: run scripts/host-setup.sh", pytrace=False)
+pytestmark = pytest.mark.skipif(BROWSER is None, reason="no chromium: run scripts/host-setup.sh")
 
 WINDOW = (1400, 3000)
 MATPLOTLIB_BLUE = (0x1F, 0x77, 0xB4)  # the first colour of matplotlib's cycle: the plots' first line and bar
@@ -77,7 +77,7 @@ def page(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("browser")
     node = write(tmp / "in", "gpu-node", gpu_report("node01", image=SIZES, variant="cuda130-gpu"))
     out = tmp / "report.html"
-    assert report_commands.main(["report", str(REPORTS), str(node), "-o", str(out)]) == 0
+    assert cli.main(["report", str(REPORTS), str(node), "-o", str(out)]) == 0
     return out
 
 

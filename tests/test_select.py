@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from ptkit import report_commands
+from ptkit import cli
 from ptkit.compat import gpus
 from ptkit.matrix import load
 from ptkit.verify.facts import MIN_DRIVER, MINOR_COMPAT_FLOOR
-from report_samples import DATA, REPORTS, real, write
+from tests.utils.report_samples import DATA, REPORTS, real, write
 
 MATRIX = DATA / "matrix.toml"
 SNAPSHOT = ["--matrix", str(MATRIX), "--reports", str(REPORTS)]
 
 
 def select(capsys, *args: str) -> tuple[int, dict]:
-    code = report_commands.main(["select", *args, *SNAPSHOT, "--json"])
+    code = cli.main(["select", *args, *SNAPSHOT, "--json"])
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -56,7 +56,7 @@ def test_the_best_variant_and_why_the_others_do_not_run(capsys, driver, gpu, bes
 
 
 def test_the_acceptance_command_names_a_variant_and_says_why_newer_ones_do_not(capsys):
-    assert report_commands.main(["select", "--driver", "535.104.05", "--capability", "8.0", *SNAPSHOT]) == 0
+    assert cli.main(["select", "--driver", "535.104.05", "--capability", "8.0", *SNAPSHOT]) == 0
     out = capsys.readouterr().out
     assert "best: cuda121 (torch 2.5.1+cu121, CUDA 12.1)" in out
     line = next(ln for ln in out.splitlines() if ln.split()[1:2] == ["cuda130"])
@@ -75,7 +75,7 @@ def test_volta_is_refused_by_the_arch_list_the_report_recorded(capsys):
 def test_a_variant_without_a_report_is_unknown_not_guessed(tmp_path, capsys):
     for name in ("cpu", "cuda121"):
         write(tmp_path, name, real(name))
-    code = report_commands.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(MATRIX),
+    code = cli.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(MATRIX),
                                  "--reports", str(tmp_path), "--json"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0 and result["best"] == "cuda121"
@@ -95,16 +95,16 @@ def ptx_reports(tmp_path: Path, arch_list: list[str]) -> Path:
 def test_ptx_only_ranks_below_native_and_needs_the_full_driver(tmp_path, capsys):
     reports = ptx_reports(tmp_path, ["sm_80", "sm_90", "compute_90"])
     base = ["select", "--matrix", str(MATRIX), "--reports", str(reports), "--json", "--capability", "10.0"]
-    report_commands.main([*base, "--driver", "575.51.03"])
+    cli.main([*base, "--driver", "575.51.03"])
     assert tiers(json.loads(capsys.readouterr().out))["cuda128"] == "jit-from-ptx"
-    report_commands.main([*base, "--driver", "535.104.05"])  # minor compat cannot JIT newer PTX
+    cli.main([*base, "--driver", "535.104.05"])  # minor compat cannot JIT newer PTX
     verdict = next(v for v in json.loads(capsys.readouterr().out)["variants"] if v["variant"] == "cuda128")
     assert verdict["tier"] == "no" and "minor-version compatibility does not cover PTX" in verdict["reasons"][-1]
 
 
 def test_native_beats_ptx_even_from_an_older_cuda(tmp_path, capsys):
     reports = ptx_reports(tmp_path, ["sm_80", "compute_80"])
-    report_commands.main(["select", "--matrix", str(MATRIX), "--reports", str(reports), "--json",
+    cli.main(["select", "--matrix", str(MATRIX), "--reports", str(reports), "--json",
                           "--capability", "8.6", "--driver", "580.65.06"])
     ranked = [(v["variant"], v["tier"]) for v in json.loads(capsys.readouterr().out)["variants"]]
     assert ranked[:2] == [("cuda126", "native"), ("cuda128", "jit-from-ptx")]
@@ -122,14 +122,14 @@ def test_gpu_model_names(name, capability):
                                   ["--driver", "535.104.05", "--capability", "eight"],
                                   ["--driver", "535.104.05", "--gpu", "Voodoo 5"]])
 def test_bad_options_are_one_line_and_exit_2(capsys, args):
-    assert report_commands.main(["select", *args, *SNAPSHOT]) == 2
+    assert cli.main(["select", *args, *SNAPSHOT]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ptkit select: error: ") and err.count("\n") == 1
 
 
 def run_select(tmp_path: Path, *args: str, path: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": path}
-    return subprocess.run([sys.executable, "-m", "ptkit.report_commands", "select", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "ptkit", "select", *args], env=env,
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
 
 
@@ -164,7 +164,7 @@ def test_a_malformed_report_is_one_line_and_exit_1(tmp_path):
 
 
 def test_a_reports_folder_that_does_not_exist_is_an_error(tmp_path, capsys):
-    assert report_commands.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(MATRIX),
+    assert cli.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(MATRIX),
                                  "--reports", str(tmp_path / "nowhere")]) == 1
     assert capsys.readouterr().err == f"ptkit select: error: {tmp_path / 'nowhere'}: no such report file\n"
 
@@ -172,7 +172,7 @@ def test_a_reports_folder_that_does_not_exist_is_an_error(tmp_path, capsys):
 def test_without_reports_every_gpu_variant_is_unknown(tmp_path, capsys):
     matrix = tmp_path / "matrix.toml"  # beside it, no reports/ folder
     matrix.write_text(MATRIX.read_text())
-    assert report_commands.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(matrix),
+    assert cli.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(matrix),
                                  "--json"]) == 1
     result = json.loads(capsys.readouterr().out)
     assert set(tiers(result).values()) == {"unknown", "cpu-only"} and result["best"] is None

@@ -6,6 +6,7 @@ the standard library and torch.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -13,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, commands
+from . import __version__, commands, report_commands
 from .errors import PtkitError
 from .verify import cli as verify_cli
 
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=commands.cmd_check)
 
     _add_host_commands(sub)
+    report_commands.register(sub)
     return parser
 
 
@@ -196,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except PtkitError as exc:
         return _fail(args, str(exc), 143 if _TERMINATED else exc.exit_code)
+    except BrokenPipeError:  # `ptkit matrix | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except _Terminated:
         return _fail(args, "terminated (SIGTERM); nothing was left running", 143, prefix="")
     except KeyboardInterrupt:

@@ -1,6 +1,6 @@
 """`ptkit select`, `ptkit report` and `ptkit fleet`: host-side views of the verifier's reports.
 
-cli.py adds them with `register(subparsers)`; `main()` runs them on their own (python -m ptkit.report_commands).
+cli.py adds them with `register(subparsers)`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gpu.add_argument("--capability", metavar="X.Y", help="compute capability, e.g. 8.0 or sm_80")
     gpu.add_argument("--gpu", metavar="MODEL", help="GPU model name, e.g. A100, 'RTX 5090'")
     select.add_argument("--reports", type=Path, nargs="+", metavar="PATH",
-                        help="report files or directories (default: reports/ beside the matrix file)")
+                        help="report files or directories (default: reports/)")
     select.add_argument("--matrix", type=Path, metavar="FILE")
     select.add_argument("--json", action="store_true")
     select.set_defaults(func=cmd_select)
@@ -56,8 +56,7 @@ def cmd_select(args: argparse.Namespace) -> int:
 
     gpu = _gpu(args)
     m = matrix.load(args.matrix)
-    default = m.path.parent / "reports"
-    paths = args.reports or sorted(default.glob("*.json"))  # none yet: every arch list unknown
+    paths = args.reports or sorted(Path("reports").glob("*.json"))  # none yet: every arch list unknown
     reports = select.by_variant(model.load_all(paths))
     verdicts = select.rank(m.variants, reports, gpu)
     print(json.dumps(select.to_json(verdicts, gpu), indent=2) if args.json else select.render_text(verdicts, gpu))
@@ -117,22 +116,3 @@ def _write(content: str, output: Path | None) -> None:
     except OSError as exc:
         raise PtkitError(f"cannot write {output}: {exc.strerror or exc}") from None
     print(f"wrote {output}", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """These commands without the rest of ptkit's parser (tests, and before cli.py registers them)."""
-    parser = argparse.ArgumentParser(prog="ptkit")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except PtkitError as exc:
-        print(f"ptkit {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"ptkit {args.command}: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ from typing import Any
 
 from ptkit.verify.facts import gpu_peaks
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 REPORTS = DATA / "reports"
 H100 = "NVIDIA H100 80GB HBM3"
 
