@@ -15,20 +15,20 @@ import time
 
 import torch
 
-from ptkit.verify import bench, checks
+from ptkit.verify import bench, cpus
 
 
 def bare_loop(a: torch.Tensor, b: torch.Tensor, repeats: int, number: int) -> list[float]:
     """The simplest correct timing: warm-up, then synchronized blocks of torch.mm, per-call seconds."""
     device = str(a.device)
     torch.mm(a, b)
-    bench.sync(torch, device)
+    bench.device_timer(torch, device)()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(number):
             torch.mm(a, b)
-        bench.sync(torch, device)
+        bench.device_timer(torch, device)()
         times.append((time.perf_counter() - start) / number)
     return times
 
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    threads = checks.usable_cpus()
+    threads = cpus.usable_cpus()
     torch.set_num_threads(threads)
     settings = bench.Settings(min_run_time=1.0, threads=threads)
     a = torch.randn(args.n, args.n, device=args.device)

@@ -1,8 +1,13 @@
-"""Matmul benchmark timed correctly: warm-up, synchronized timer, median and IQR of many blocks.
+"""Matmul benchmark timed correctly: warm-up, a clock that synchronizes the measured device, median and IQR.
 
-torch.utils.benchmark.Timer does the timing (its default timer calls torch.cuda.synchronize()
-on CUDA builds, so asynchronous launches are not mistaken for finished work). A figure above the
-device's physical peak is reported as a broken timing, never as a number.
+The harness follows torch.utils.benchmark.Timer.blocked_autorange: one warm-up that also sizes the
+blocks, then timed blocks of `number` calls with NO per-block warm-up (Timer.timeit adds one), until
+`min_run_time` has passed. Two differences, both deliberate: the stopping rule uses the real
+monotonic clock (a faulty injected timer cannot stall the run) and the repeats are bounded; and the
+clock synchronizes exactly the device being measured (Timer's default syncs the current device,
+cuda:0, which leaves cuda:1 unsynchronized). Not importing torch.utils.benchmark also saves ~0.1 s
+(it pulls in setuptools). A figure above the device's physical peak is reported as a broken
+timing, never as a number; an IQR above NOISE_IQR_FRACTION of the median is a warning.
 """
 
 from __future__ import annotations
@@ -12,15 +17,15 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .facts import BROKEN_FACTOR, cpu_ceiling_tflops, gpu_peaks
+from .facts import BROKEN_FACTOR, NOISE_IQR_FRACTION, UNKNOWN_GPU_CEILING_TFLOPS, cpu_ceiling_tflops, gpu_peaks
+from .precision import matmul_precision, native_dtypes, torch_dtype
+from .results import FAIL, PASS, WARN
 
-DTYPES = ("fp32", "tf32", "fp16", "bf16")
 DEFAULT_SIZES = {"cpu": (512, 1024, 2048), "cuda": (1024, 4096, 8192)}
 TUTORIAL_N = 1000
-BLOCK_S = 0.02  # one timed block: long enough that the timer's own cost is noise
 
 
 @dataclass(frozen=True)
@@ -28,65 +33,80 @@ class Settings:
     min_run_time: float = 0.5  # wall-clock seconds spent measuring each case
     min_repeats: int = 7
     max_repeats: int = 200
-    threads: int = 1
-    timer: Callable[[], float] | None = None  # None: torch.utils.benchmark's synchronizing timer
+    block_s: float = 0.02  # one timed block: long enough that the clock's own cost (a sync) is noise
+    threads: int | None = None  # None: torch's current count, i.e. the user's OMP_NUM_THREADS / set_num_threads
+    timer: Callable[[], float] | None = None  # None: device_timer(torch, device)
 
 
-def torch_dtype(torch: Any, name: str) -> Any:
-    return {"fp32": torch.float32, "tf32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+# The tutorial's 1000x1000 fp32 multiply: short in --quick, still warmed up, synchronized, a median.
+TUTORIAL_QUICK = Settings(min_run_time=0.02, min_repeats=5, block_s=0.005)
+TUTORIAL_FULL = Settings(min_run_time=0.2, min_repeats=10)
 
 
-@contextmanager
-def matmul_precision(torch: Any, name: str) -> Iterator[None]:
-    """fp32 means true fp32 (TF32 off); tf32 turns tensor-core fp32 on for the block only."""
-    saved = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("high" if name == "tf32" else "highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(saved)
-
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def device_dtypes(torch: Any, device: str) -> list[str]:
-    """The dtypes worth benchmarking by default: those the hardware runs natively."""
+def device_timer(torch: Any, device: str) -> Callable[[], float]:
+    """A clock that first waits for `device` to finish its queued work (CPU work is synchronous)."""
     if device == "cpu":
-        return ["fp32", "bf16"] if cpu_has_native_bf16() else ["fp32"]
-    major, _ = torch.cuda.get_device_capability(device)
-    dtypes = ["fp32"]
-    if major >= 8:
-        dtypes.append("tf32")
-    dtypes.append("fp16")
-    if torch.cuda.is_bf16_supported():
-        dtypes.append("bf16")
-    return dtypes
+        return time.perf_counter
+
+    def synchronized() -> float:
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    return synchronized
 
 
 def device_name(torch: Any, device: str) -> str:
     return "cpu" if device == "cpu" else torch.cuda.get_device_name(device)
 
 
-def sync(torch: Any, device: str) -> None:
-    if device != "cpu":
-        torch.cuda.synchronize(device)
+@contextmanager
+def torch_threads(torch: Any, threads: int | None) -> Iterator[int]:
+    """Run with `threads` (restored after), or with torch's current setting when None."""
+    saved = torch.get_num_threads()
+    if threads is None or threads == saved:
+        yield saved
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(saved)
+
+
+def time_blocks(fn: Callable[[], Any], clock: Callable[[], float], settings: Settings) -> tuple[list[float], int]:
+    """Per-call seconds of each timed block, and the calls per block (see the module docstring)."""
+    timer = settings.timer or clock
+    fn()  # warm-up: CUDA context, cuBLAS handles and heuristics, oneDNN primitives
+    start = clock()
+    fn()
+    per_call = max(clock() - start, 1e-7)
+    number = max(1, min(10_000, int(settings.block_s / per_call)))
+    times: list[float] = []
+    deadline = time.monotonic() + settings.min_run_time
+    while len(times) < settings.max_repeats and (len(times) < settings.min_repeats or time.monotonic() < deadline):
+        begin = timer()
+        for _ in range(number):
+            fn()
+        times.append((timer() - begin) / number)
+    return times, number
+
+
+def measure(torch: Any, device: str, dtype: str, n: int, settings: Settings) -> dict[str, Any]:
+    """Median and IQR of the per-call time of torch.mm(a, b) for n x n matrices."""
+    dt = torch_dtype(torch, dtype)
+    a = torch.randn(n, n, device=device, dtype=dt)
+    b = torch.randn(n, n, device=device, dtype=dt)
+    with matmul_precision(torch, dtype), torch_threads(torch, settings.threads) as threads:
+        times, number = time_blocks(lambda: torch.mm(a, b), device_timer(torch, device), settings)
+    return summarize(torch, device, dtype, n, times, number, threads)
 
 
 def _ceiling(torch: Any, device: str, dtype: str, threads: int) -> tuple[float | None, float]:
     """(datasheet peak or None, physical ceiling used to detect broken timings)."""
     if device == "cpu":
         return None, cpu_ceiling_tflops(threads, dtype)
-    peaks = gpu_peaks(device_name(torch, device)) or {}
-    peak = peaks.get(dtype)
-    # Unknown GPU: no datasheet figure, but nothing made reaches 5 PFLOP/s dense.
-    return peak, peak if peak else 5000.0
+    peak = (gpu_peaks(device_name(torch, device)) or {}).get(dtype)
+    return peak, peak if peak else UNKNOWN_GPU_CEILING_TFLOPS
 
 
 def judge(tflops: float, peak: float | None, ceiling: float) -> tuple[str, str]:
@@ -99,37 +119,12 @@ def judge(tflops: float, peak: float | None, ceiling: float) -> tuple[str, str]:
     return "ok", ""
 
 
-def measure(torch: Any, device: str, dtype: str, n: int, settings: Settings) -> dict[str, Any]:
-    """Median and IQR of the per-call time of torch.mm(a, b) for n x n matrices."""
-    from torch.utils.benchmark import Timer
-
-    dt = torch_dtype(torch, dtype)
-    a = torch.randn(n, n, device=device, dtype=dt)
-    b = torch.randn(n, n, device=device, dtype=dt)
-    with matmul_precision(torch, dtype):
-        # Warm-up (context, cuBLAS handles, heuristics) doubles as a wall-clock estimate that
-        # sizes the blocks; it uses the real clock so a faulty injected timer cannot stall us.
-        torch.mm(a, b)
-        sync(torch, device)
-        start = time.perf_counter()
-        torch.mm(a, b)
-        sync(torch, device)
-        per_call = max(time.perf_counter() - start, 1e-7)
-        number = max(1, min(10_000, int(BLOCK_S / per_call)))
-        kwargs: dict[str, Any] = {"timer": settings.timer} if settings.timer else {}
-        timer = Timer(
-            stmt="torch.mm(a, b)",
-            globals={"torch": torch, "a": a, "b": b},
-            num_threads=settings.threads,
-            **kwargs,
-        )
-        times: list[float] = []
-        deadline = time.monotonic() + settings.min_run_time
-        while len(times) < settings.max_repeats and (
-            len(times) < settings.min_repeats or time.monotonic() < deadline
-        ):
-            times.append(timer.timeit(number).median)
-    return summarize(torch, device, dtype, n, times, number, settings.threads)
+def noise_warning(median: float, iqr: float) -> str | None:
+    """The harness's warning for a noise-dominated measurement (torch's Measurement warns alike)."""
+    if median > 0 and iqr / median > NOISE_IQR_FRACTION:
+        return (f"noisy: IQR {iqr * 1e3:.3g} ms is {iqr / median:.0%} of the median "
+                f"(> {NOISE_IQR_FRACTION:.0%}); the machine is busy or its clock varies")
+    return None
 
 
 def summarize(
@@ -141,6 +136,7 @@ def summarize(
     peak, ceiling = _ceiling(torch, device, dtype, threads)
     status, detail = judge(tflops, peak, ceiling)
     ok = status == "ok"
+    warnings = [w for w in [noise_warning(median, q3 - q1)] if w and ok]
     return {
         "device": device,
         "device_name": device_name(torch, device),
@@ -150,12 +146,23 @@ def summarize(
         "iqr_s": q3 - q1,
         "repeats": len(times),
         "calls_per_repeat": number,
+        "threads": threads,
         "tflops": tflops if ok else None,
         "peak_tflops": peak,
         "fraction_of_peak": tflops / peak if ok and peak else None,
         "status": status,
-        "detail": detail,
+        "warnings": warnings,
+        "detail": detail or "; ".join(warnings),
     }
+
+
+def tutorial(torch: Any, device: str, quick: bool, threads: int | None = None) -> dict[str, Any]:
+    """The tutorial's 1000x1000 fp32 multiply measured correctly, for its two familiar lines."""
+    settings = replace(TUTORIAL_QUICK if quick else TUTORIAL_FULL, threads=threads)
+    result = measure(torch, device, "fp32", TUTORIAL_N, settings)
+    return {"device": "cpu" if device == "cpu" else "cuda", "n": TUTORIAL_N, "median_ms": result["median_s"] * 1e3,
+            "iqr_ms": result["iqr_s"] * 1e3, "repeats": result["repeats"], "threads": result["threads"],
+            "status": result["status"], "detail": result["detail"]}
 
 
 def naive_tutorial_ms(torch: Any, device: str) -> dict[str, float]:
@@ -180,7 +187,23 @@ def run(
     results = []
     for device in devices:
         kind = "cpu" if device == "cpu" else "cuda"
-        for dtype in dtypes or device_dtypes(torch, device):
+        for dtype in dtypes or native_dtypes(torch, device):
             for n in sizes or DEFAULT_SIZES[kind]:
                 results.append(measure(torch, device, dtype, n, settings))
     return results
+
+
+def verdict(results: list[dict[str, Any]]) -> tuple[str, str]:
+    """One status for a set of cases: FAIL on a broken timing, WARN on noise, else the best figure."""
+    broken = [r for r in results if r["status"] != "ok"]
+    if broken:
+        b = broken[0]
+        return FAIL, f"{len(broken)} case(s) with broken timing: {b['device']} {b['dtype']} n={b['n']}: {b['detail']}"
+    best = max(results, key=lambda r: r["tflops"])
+    frac = best["fraction_of_peak"]
+    figure = (f"best {best['tflops']:.3f} TFLOP/s ({best['dtype']}, n={best['n']}"
+              f"{f', {frac * 100:.0f}% of peak' if frac is not None else ''}, {best['threads']} thread(s))")
+    noisy = [r for r in results if r["warnings"]]
+    if noisy:
+        return WARN, f"{figure}; {len(noisy)} noisy case(s): {noisy[0]['warnings'][0]}"
+    return PASS, figure

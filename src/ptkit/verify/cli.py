@@ -1,23 +1,61 @@
-"""`verify` and `bench`: argument parsing and the order the checks run in.
+"""`verify` and `bench`: their arguments, the argv the host passes on, and what each prints.
 
-Exit codes: 0 every check passed (warnings allowed), 1 a check failed, 2 usage error.
+Exit codes: 0 every check passed (warnings allowed), 1 a check failed or the report could not be
+written, 2 usage error, 130 interrupted. A failure also prints one line on stderr saying what failed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+import math
+import re
+from collections.abc import Callable
 from typing import Any
 
-from . import bench, checks
-from .results import FAIL, SKIP, Report, render_benchmarks, render_text, write_json_atomic
+from . import bench, output, steps
+from .gpu import cuda_unusable_reason
+from .imports import build_info, environment, import_packages
+from .precision import DTYPES
+from .results import FAIL, Report, describe, render_benchmarks, render_text
+
+OUTPUT_OPTIONS = ("json", "report")  # where results go, not what is checked: never passed on by the host
+DEVICE_SPEC = re.compile(r"auto|all|cpu|cuda(:\d+)?")
+
+
+def cuda_version(text: str) -> str:
+    if not re.fullmatch(r"\d+\.\d+", text):
+        raise argparse.ArgumentTypeError(f"expected a CUDA version X.Y such as 12.8, got {text!r}")
+    return text
+
+
+def positive(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """An argparse type: `convert`, then refuse anything but a finite number above 0."""
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = positive(int, "a whole number of at least 1")
+positive_seconds = positive(float, "a positive number of seconds")
+
+
+def device_spec(text: str) -> str:
+    if not DEVICE_SPEC.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N, all or auto, got {text!r}")
+    return text
 
 
 def add_verify_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="skip the matmul benchmark")
+    parser.add_argument("--quick", action="store_true", help="skip the matmul benchmark; time the tutorial briefly")
     parser.add_argument("--expect-cuda", action="store_true", help="FAIL unless a GPU is usable")
-    parser.add_argument("--expect-cuda-version", metavar="X.Y",
+    parser.add_argument("--expect-cuda-version", type=cuda_version, metavar="X.Y",
                         help="FAIL unless torch was built for this CUDA version")
     parser.add_argument("--require", action="append", default=[], metavar="NAME",
                         help="a package that must import (repeatable)")
@@ -25,134 +63,130 @@ def add_verify_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_bench_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--device", default="auto", type=device_spec,
                         help="cpu, cuda, cuda:N or all (default: cuda:0 when usable, else cpu)")
-    parser.add_argument("--size", type=int, action="append", metavar="N",
+    parser.add_argument("--size", type=positive_int, action="append", metavar="N",
                         help="matrix size (repeatable; default cpu 512/1024/2048, gpu 1024/4096/8192)")
-    parser.add_argument("--dtype", action="append", choices=bench.DTYPES,
+    parser.add_argument("--dtype", action="append", choices=DTYPES,
                         help="dtype (repeatable; default: what the device runs natively)")
-    parser.add_argument("--min-time", type=float, default=0.5, help="seconds measured per case")
+    parser.add_argument("--min-time", type=positive_seconds, default=0.5, metavar="SECONDS",
+                        help="seconds measured per case (default: 0.5)")
     parser.add_argument("--compare-naive", action="store_true",
                         help="also time the tutorial's loop as written (no sync, no warm-up)")
     _add_output_args(parser)
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the JSON report to stdout")
+    parser.add_argument("--json", action="store_true", help="print only the JSON report to stdout")
     parser.add_argument("--report", metavar="FILE", help="also write the JSON report to FILE")
 
 
-def import_torch(report: Report, require: list[str]) -> Any:
-    """torch first (everything else depends on it), then the optional and required packages."""
-    torch = checks.check_import(report, "torch", required=True)
-    if torch is None:
-        return None
-    for name in dict.fromkeys([*checks.OPTIONAL_PACKAGES, *require]):
-        if name != "torch":
-            checks.check_import(report, name, required=name in require)
-    return torch
+def _option_argv(action: argparse.Action, value: Any) -> list[str]:
+    """The argv that makes `action` parse to `value` (nothing when it is the default)."""
+    option = max(action.option_strings, key=len)
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        return [option] if value != action.default else []
+    if isinstance(action, argparse._StoreConstAction):  # after store_true/false: those are subclasses
+        return [option] if value == action.const else []
+    if isinstance(action, argparse._CountAction):
+        return [option] * (value or 0)
+    if isinstance(action, argparse._AppendAction):
+        extra = (value or [])[len(action.default or []):]  # append extends the default list
+        return [arg for item in extra for arg in (option, str(item))]
+    if type(action) is argparse._StoreAction:
+        if value is None or value == action.default:
+            return []
+        many = action.nargs not in (None, "?")
+        return [option, *map(str, value)] if many else [option, str(value)]
+    raise TypeError(f"to_argv cannot pass on {option} ({type(action).__name__}); teach it this action")
 
 
-def tutorial_case(torch: Any, device: str, threads: int) -> dict[str, Any]:
-    """The tutorial's 1000x1000 fp32 multiply, measured correctly, for its two familiar lines."""
-    settings = bench.Settings(min_run_time=0.2, min_repeats=10, threads=threads)
-    result = bench.measure(torch, device, "fp32", bench.TUTORIAL_N, settings)
-    return {"device": "cpu" if device == "cpu" else "cuda", "n": bench.TUTORIAL_N,
-            "median_ms": result["median_s"] * 1e3, "repeats": result["repeats"]}
+def to_argv(args: argparse.Namespace, output: bool = False) -> list[str]:
+    """The verify arguments in `args` as argv, for the same verifier elsewhere (the host's --image).
+
+    Walks the actions add_verify_args defines, so a flag added there is passed on without a change
+    here; output options (--json, --report) stay with the caller unless `output`.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    add_verify_args(parser)
+    argv: list[str] = []
+    for action in parser._actions:  # argparse has no public list of a parser's actions
+        if not action.option_strings or (action.dest in OUTPUT_OPTIONS and not output):
+            continue
+        argv += _option_argv(action, getattr(args, action.dest, action.default))
+    return argv
 
 
-def run_verify(args: argparse.Namespace) -> Report:
-    report = Report(environment=checks.environment())
-    torch = import_torch(report, args.require)
-    if torch is None:
-        report.add("verify", SKIP, "no further checks without torch")
-        return report
-    with report.timed("build") as result:
-        result(*checks.check_build(report, torch))
-    if args.expect_cuda_version:
-        checks.check_cuda_version(report, torch, args.expect_cuda_version)
-    cuda_devices = checks.check_cuda(report, torch, args.expect_cuda)
-    devices = ["cpu", *cuda_devices]
-    checks.check_numerics(report, torch, devices)
-    checks.check_autograd(report, torch, cuda_devices[0] if cuda_devices else "cpu")
-    checks.check_shm(report)
-    checks.check_dataloader(report, torch)
-    threads = checks.check_threads(report, torch)
-    selected = cuda_devices[0] if cuda_devices else "cpu"
-    with report.timed("tutorial") as result:
-        report.tutorial = tutorial_case(torch, selected, threads)
-        result("pass", f"1000x1000 fp32 on {selected}: {report.tutorial['median_ms']:.3f} ms (median)")
-    if not args.quick:
-        with report.timed("benchmark") as result:
-            settings = bench.Settings(min_run_time=0.3, threads=threads)
-            report.benchmarks = bench.run(torch, [selected], None, None, settings)
-            result(*_benchmark_verdict(report.benchmarks))
-    return report
-
-
-def _benchmark_verdict(results: list[dict[str, Any]]) -> tuple[str, str]:
-    broken = [r for r in results if r["status"] != "ok"]
-    if broken:
-        return FAIL, f"{len(broken)} case(s) with broken timing: {broken[0]['detail']}"
-    best = max(results, key=lambda r: r["tflops"])
-    frac = best["fraction_of_peak"]
-    peak = f", {frac * 100:.0f}% of peak" if frac is not None else ""
-    return "pass", f"best {best['tflops']:.3f} TFLOP/s ({best['dtype']}, n={best['n']}{peak})"
+def verify_main(args: argparse.Namespace) -> int:
+    with output.stdout_reserved(args.json) as stdout:
+        report = steps.run_verify(args, ["verify", *to_argv(args, output=True)])
+        problem = output.emit(report.to_dict(), render_text(report), args, stdout)
+    failed = report.first_failure()
+    if failed:
+        output.complain("verify", f"FAIL: {failed.name}: {failed.detail}")
+    if problem:
+        output.complain("verify", problem)
+    return 0 if report.ok and not problem else 1
 
 
 def resolve_devices(torch: Any, spec: str) -> list[str]:
-    usable = torch.version.cuda is not None and torch.cuda.is_available()
+    """The devices `spec` names; a GPU the environment lacks is a runtime failure (exit 1), said in one line."""
+    count = torch.cuda.device_count() if torch.version.cuda and torch.cuda.is_available() else 0
     if spec == "auto":
-        return ["cuda:0" if usable else "cpu"]
+        return ["cuda:0" if count else "cpu"]
     if spec == "all":
-        return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count() if usable else 0)]
-    if spec.startswith("cuda") and not usable:
-        raise SystemExit(f"ptkit bench: --device {spec}: no usable GPU ({checks.cuda_unusable_reason(torch)})")
-    return ["cuda:0" if spec == "cuda" else spec]
+        return ["cpu"] + [f"cuda:{i}" for i in range(count)]
+    if spec == "cpu":
+        return ["cpu"]
+    device = "cuda:0" if spec == "cuda" else spec
+    if not count:
+        raise output.Failure(f"--device {spec}: no usable GPU ({cuda_unusable_reason(torch)})")
+    if int(device.split(":")[1]) >= count:
+        raise output.Failure(f"--device {spec}: this environment has {count} GPU(s), cuda:0 to cuda:{count - 1}")
+    return [device]
 
 
 def run_bench(args: argparse.Namespace) -> dict[str, Any]:
-    report = Report(environment=checks.environment())
-    torch = import_torch(report, [])
+    report = Report(environment=environment())
+    torch = import_packages(report, [])
     if torch is None:
-        raise SystemExit("ptkit bench: torch is not importable: " + report.checks[0].detail)
-    checks.check_build(report, torch)
-    settings = bench.Settings(min_run_time=args.min_time, threads=checks.usable_cpus())
+        raise output.Failure("torch is not importable: " + report.checks[0].detail)
+    report.environment.update(build_info(torch))
     devices = resolve_devices(torch, args.device)
-    results = bench.run(torch, devices, args.dtype, args.size, settings)
+    settings = bench.Settings(min_run_time=args.min_time)  # torch's own (the user's) thread count
+    try:
+        results = bench.run(torch, devices, args.dtype, args.size, settings)
+    except (RuntimeError, MemoryError) as exc:  # out of memory, a dtype the device lacks
+        raise output.Failure(f"the benchmark failed on {', '.join(devices)}: {describe(exc)}") from None
     out: dict[str, Any] = {"schema": "ptkit.bench/1", "environment": report.environment, "benchmarks": results}
     if args.compare_naive:
-        correct = tutorial_case(torch, devices[0], settings.threads)
+        correct = bench.tutorial(torch, devices[0], quick=False)
         out["naive"] = {"correct_ms": correct["median_ms"], **bench.naive_tutorial_ms(torch, devices[0])}
     return out
 
 
-def emit(data: dict[str, Any], text: str, args: argparse.Namespace) -> None:
-    if args.report:
-        write_json_atomic(data, args.report)
-    print(json.dumps(data, indent=2) if args.json else text)
-
-
-def verify_main(args: argparse.Namespace) -> int:
-    report = run_verify(args)
-    emit(report.to_dict(), render_text(report), args)
-    return 0 if report.ok else 1
+def naive_lines(data: dict[str, Any]) -> list[str]:
+    n = data["naive"]
+    return [
+        "",
+        f"tutorial 1000x1000 fp32 on {data['benchmarks'][0]['device']}:",
+        f"  correct (warm-up, synchronized, median): {n['correct_ms']:.4f} ms",
+        f"  tutorial as written (CPU tensor, no sync): {n['as_written']:.4f} ms",
+        f"  on the device but unsynchronized:          {n['on_device_no_sync']:.4f} ms",
+    ]
 
 
 def bench_main(args: argparse.Namespace) -> int:
-    data = run_bench(args)
-    lines = render_benchmarks(data["benchmarks"])
-    if "naive" in data:
-        n = data["naive"]
-        lines += [
-            "",
-            f"tutorial 1000x1000 fp32 on {data['benchmarks'][0]['device']}:",
-            f"  correct (warm-up, synchronized, median): {n['correct_ms']:.4f} ms",
-            f"  tutorial as written (CPU tensor, no sync): {n['as_written']:.4f} ms",
-            f"  on the device but unsynchronized:          {n['on_device_no_sync']:.4f} ms",
-        ]
-    emit(data, "\n".join(lines), args)
-    return 0 if all(r["status"] == "ok" for r in data["benchmarks"]) else 1
+    with output.stdout_reserved(args.json) as stdout:
+        data = run_bench(args)
+        lines = render_benchmarks(data["benchmarks"]) + (naive_lines(data) if "naive" in data else [])
+        problem = output.emit(data, "\n".join(lines), args, stdout)
+    status, detail = bench.verdict(data["benchmarks"])
+    if status == FAIL:
+        output.complain("bench", f"FAIL: {detail}")
+    if problem:
+        output.complain("bench", problem)
+    return 1 if status == FAIL or problem else 0
 
 
 def build_parser(prog: str = "ptkit") -> argparse.ArgumentParser:
@@ -171,6 +205,9 @@ def main(argv: list[str] | None = None, prog: str = "ptkit") -> int:
 def dispatch(args: argparse.Namespace) -> int:
     try:
         return verify_main(args) if args.command == "verify" else bench_main(args)
+    except output.Failure as exc:
+        output.complain(args.command, str(exc))
+        return 1
     except KeyboardInterrupt:
-        print(f"ptkit {args.command}: interrupted", file=sys.stderr)
+        output.complain(args.command, "interrupted")
         return 130

@@ -1,4 +1,8 @@
-"""Check results, the JSON report (schema ptkit.verify/1) and its human rendering."""
+"""The one report model (JSON schema ptkit.verify/1) and its one text renderer.
+
+The host reads reports back with Report.from_dict, adds where it ran in `run`, and renders them with
+render_text, or re-styles summary_parts' rows (rich), so every report field is defined here once.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .facts import SCHEMA
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+STATUSES = (PASS, WARN, FAIL, SKIP)
 
 
 @dataclass
@@ -31,6 +36,8 @@ class Report:
     devices: list[dict[str, Any]] = field(default_factory=list)
     benchmarks: list[dict[str, Any]] = field(default_factory=list)
     tutorial: dict[str, Any] | None = None
+    invocation: list[str] = field(default_factory=list)  # the verify arguments as the verifier parsed them
+    run: dict[str, Any] | None = None  # where the host ran it (image, variant, image_id, ...); host-side only
 
     @property
     def ok(self) -> bool:
@@ -57,16 +64,42 @@ class Report:
         status, detail = outcome[-1] if outcome else (FAIL, "check produced no result")
         self.add(name, status, detail, time.perf_counter() - start)
 
+    @contextmanager
+    def guarded(self, name: str) -> Iterator[None]:
+        """Run a block whose results add themselves; an exception escaping it is a FAIL named `name`."""
+        start = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - the run goes on to the end whatever a check raises
+            self.add(name, FAIL, describe(exc), time.perf_counter() - start)
+
+    def first_failure(self) -> Check | None:
+        return next((c for c in self.checks if c.status == FAIL), None)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "ok": self.ok,
-            "environment": self.environment,
-            "checks": [asdict(c) for c in self.checks],
-            "devices": self.devices,
-            "benchmarks": self.benchmarks,
-            "tutorial": self.tutorial,
-        }
+        data: dict[str, Any] = {"schema": SCHEMA, "ok": self.ok}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "run" and value is None:
+                continue  # only reports the host enriched carry a run block
+            data[f.name] = [asdict(c) for c in value] if f.name == "checks" else value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """The inverse of to_dict; unknown keys (newer verifiers) are dropped, missing ones default."""
+        known = {f.name for f in fields(cls)} - {"checks"}
+        report = cls(**{k: v for k, v in data.items() if k in known})
+        check_keys = {f.name for f in fields(Check)}
+        report.checks = [Check(**{k: v for k, v in c.items() if k in check_keys}) for c in data.get("checks", [])]
+        return report
+
+    @classmethod
+    def failed(cls, name: str, cause: str) -> Report:
+        """A report whose only check is a FAIL: for a verifier that could not run or answer."""
+        report = cls()
+        report.add(name, FAIL, cause)
+        return report
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -110,16 +143,16 @@ def table(rows: list[list[str]]) -> list[str]:
 
 
 def render_benchmarks(benchmarks: list[dict[str, Any]]) -> list[str]:
-    rows = [["device", "dtype", "n", "median ms", "iqr ms", "TFLOP/s", "% peak"]]
+    rows = [["device", "dtype", "n", "median ms", "iqr ms", "TFLOP/s", "% peak", "note"]]
     for b in benchmarks:
         if b["status"] != "ok":
-            rows.append([b["device"], b["dtype"], str(b["n"]), "-", "-", "BROKEN TIMING", b["detail"]])
+            rows.append([b["device"], b["dtype"], str(b["n"]), "-", "-", "BROKEN TIMING", "-", b["detail"]])
             continue
         frac = b["fraction_of_peak"]
         rows.append([
             b["device"], b["dtype"], str(b["n"]),
             f"{b['median_s'] * 1e3:.3f}", f"{b['iqr_s'] * 1e3:.3f}", f"{b['tflops']:.3f}",
-            "-" if frac is None else f"{frac * 100:.1f}%",
+            "-" if frac is None else f"{frac * 100:.1f}%", b.get("detail", ""),
         ])
     return table(rows)
 
@@ -127,33 +160,46 @@ def render_benchmarks(benchmarks: list[dict[str, Any]]) -> list[str]:
 def tutorial_lines(tutorial: dict[str, Any]) -> list[str]:
     """The tutorial's two familiar lines, with the correctly measured figure behind them."""
     gpu = tutorial["device"] == "cuda"
+    threads = f", {tutorial['threads']} thread(s)" if tutorial.get("threads") and not gpu else ""
     return [
         f"Device selected : {'CUDA' if gpu else 'CPU'}",
         f"Time taken to multiply two matrices on a {'GPU' if gpu else 'CPU'}: {tutorial['median_ms']:.3f} ms"
-        f" (1000x1000 fp32, median of {tutorial['repeats']}, synchronized)",
+        f" (1000x1000 fp32, median of {tutorial['repeats']}, synchronized{threads})",
     ]
+
+
+def device_line(dev: dict[str, Any]) -> str:
+    return (f"device {dev['index']}: {dev['name']} sm_{dev['capability'].replace('.', '')} "
+            f"{dev['memory_gib']:.1f} GiB, {dev['sm_count']} SMs")
+
+
+def run_line(run: dict[str, Any]) -> str:
+    image_id = run.get("image_id") or "-"
+    return (f"ran in image {run.get('image') or '-'} (variant {run.get('variant') or '-'}, "
+            f"image id {image_id[:19]})")
+
+
+def verdict_line(report: Report) -> str:
+    counts = {s: sum(c.status == s for c in report.checks) for s in STATUSES}
+    return f"verify: {'PASS' if report.ok else 'FAIL'} ({', '.join(f'{n} {s}' for s, n in counts.items())})"
+
+
+def summary_parts(report: Report) -> tuple[str, list[list[str]], list[str]]:
+    """(head line, check rows with the header row first, tail lines): render_text's pieces, for re-styling."""
+    env = report.environment
+    head = (f"ptkit verify: python {env.get('python') or '-'} | torch {env.get('torch') or '-'} | "
+            f"cuda {env.get('cuda') or '-'} | driver {env.get('driver') or '-'}")
+    rows = [["status", "check", "detail", "s"]]
+    rows += [[c.status.upper(), c.name, c.detail, f"{c.seconds:.2f}"] for c in report.checks]
+    tail = [device_line(dev) for dev in report.devices]
+    for block in (render_benchmarks(report.benchmarks) if report.benchmarks else [],
+                  tutorial_lines(report.tutorial) if report.tutorial else [],
+                  [run_line(report.run)] if report.run else [],
+                  [verdict_line(report)]):
+        tail += ["", *block] if block else []
+    return head, rows, tail
 
 
 def render_text(report: Report) -> str:
-    env = report.environment
-    lines = [
-        f"ptkit verify: python {env.get('python')} | torch {env.get('torch') or '-'} | "
-        f"cuda {env.get('cuda') or '-'} | driver {env.get('driver') or '-'}",
-        "",
-    ]
-    rows = [["status", "check", "detail", "s"]]
-    rows += [[c.status.upper(), c.name, c.detail, f"{c.seconds:.2f}"] for c in report.checks]
-    lines += table(rows)
-    for dev in report.devices:
-        lines.append(
-            f"device {dev['index']}: {dev['name']} sm_{dev['capability'].replace('.', '')} "
-            f"{dev['memory_gib']:.1f} GiB, {dev['sm_count']} SMs"
-        )
-    if report.benchmarks:
-        lines += ["", *render_benchmarks(report.benchmarks)]
-    if report.tutorial:
-        lines += ["", *tutorial_lines(report.tutorial)]
-    counts = {s: sum(c.status == s for c in report.checks) for s in (PASS, WARN, FAIL, SKIP)}
-    verdict = "PASS" if report.ok else "FAIL"
-    lines += ["", f"verify: {verdict} ({', '.join(f'{n} {s}' for s, n in counts.items())})"]
-    return "\n".join(lines)
+    head, rows, tail = summary_parts(report)
+    return "\n".join([head, "", *table(rows), *tail])

@@ -1,0 +1,77 @@
+"""The process's runtime: threads against usable CPUs, /dev/shm, DataLoader worker processes."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .cpus import read_cpus
+from .results import FAIL, PASS, WARN, Report, describe
+
+SHM_WARN_BYTES = 1 << 30
+# One worker process passing two batches through shared memory tests what breaks in containers
+# (fork/spawn, /dev/shm); more workers or samples would only cost start-up time.
+DATALOADER_SAMPLES, DATALOADER_BATCH, DATALOADER_WORKERS = 8, 4, 1
+
+
+def check_threads(report: Report, torch: Any) -> int:
+    """torch's thread count (the user's OMP_NUM_THREADS / set_num_threads) against usable CPUs; returns it."""
+    threads = torch.get_num_threads()
+    cpus = read_cpus()
+    omp = os.environ.get("OMP_NUM_THREADS")
+    report.environment["cpus"] = {"affinity": cpus.affinity, "quota": cpus.quota, "usable": cpus.usable,
+                                  "torch_threads": threads, "OMP_NUM_THREADS": omp}
+    source = f"OMP_NUM_THREADS={omp}" if omp else "torch's default or torch.set_num_threads"
+    if threads > cpus.usable:
+        report.add("threads", WARN, f"torch uses {threads} threads ({source}) but has {cpus.describe()}: "
+                   f"oversubscribed, set OMP_NUM_THREADS={cpus.usable}")
+    elif threads < cpus.usable:
+        report.add("threads", WARN, f"torch uses {threads} thread(s) ({source}) of {cpus.describe()}: "
+                   "CPU work runs slower than this environment allows")
+    else:
+        report.add("threads", PASS, f"torch uses {threads} thread(s) on {cpus.describe()}")
+    return threads
+
+
+def check_shm(report: Report) -> None:
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        report.add("shm", WARN, "/dev/shm is missing: DataLoader workers cannot share tensors")
+        return
+    size = st.f_frsize * st.f_blocks
+    if size < SHM_WARN_BYTES:
+        report.add("shm", WARN, f"/dev/shm is {size / 2**20:.0f} MiB (< 1 GiB): DataLoader workers may "
+                   "die with bus errors; use docker run --shm-size=8g or --ipc=host")
+    else:
+        report.add("shm", PASS, f"/dev/shm is {size / 2**30:.1f} GiB")
+
+
+class SquaresDataset:
+    """Module-level so worker processes can unpickle it under any start method."""
+
+    def __len__(self) -> int:
+        return DATALOADER_SAMPLES
+
+    def __getitem__(self, i: int) -> Any:
+        import torch
+
+        return torch.full((16,), float(i * i))
+
+
+def check_dataloader(report: Report) -> None:
+    """Worker processes and the shared memory they pass tensors through: the smallest load that uses both."""
+    with report.timed("dataloader") as result:
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(SquaresDataset(), batch_size=DATALOADER_BATCH, num_workers=DATALOADER_WORKERS,
+                            timeout=60)
+        expected = float(sum(i * i for i in range(DATALOADER_SAMPLES)))
+        try:
+            total = sum(float(batch[:, 0].sum()) for batch in loader)
+        except (OSError, RuntimeError) as exc:
+            result(FAIL, f"{describe(exc)} (workers share tensors through /dev/shm: is it full or read-only?)")
+            return
+        status = PASS if total == expected else FAIL
+        result(status, f"{DATALOADER_WORKERS} worker process(es) iterated {DATALOADER_SAMPLES} samples "
+                       f"(checksum {total:.0f}, expected {expected:.0f})")

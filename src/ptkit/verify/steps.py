@@ -1,0 +1,92 @@
+"""`ptkit verify`: the checks in the order they run, each guarded so that the run always reaches its end.
+
+Contract for a check: `check_xxx(report, torch, ...)` adds its own results to the report (report.add,
+report.timed) and returns only what a later check needs. A step below adapts one check to the Run
+that carries those values; an exception escaping a step is a FAIL under the step's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import bench, gpu, imports, numerics, runtime
+from .results import FAIL, PASS, SKIP, WARN, Report
+
+
+@dataclass
+class Run:
+    args: argparse.Namespace
+    report: Report
+    torch: Any = None
+    cuda_devices: list[str] = field(default_factory=list)
+    threads: int | None = None  # torch's thread count, once check_threads has read it
+
+    @property
+    def devices(self) -> list[str]:
+        return ["cpu", *self.cuda_devices]
+
+    @property
+    def selected(self) -> str:
+        """The device the tutorial, autograd and benchmark use: the first usable GPU, else the CPU."""
+        return self.cuda_devices[0] if self.cuda_devices else "cpu"
+
+
+def _expect_cuda_version(run: Run) -> None:
+    if run.args.expect_cuda_version:
+        imports.check_cuda_version(run.report, run.torch, run.args.expect_cuda_version)
+
+
+def _cuda(run: Run) -> None:
+    run.cuda_devices = gpu.check_cuda(run.report, run.torch, run.args.expect_cuda)
+
+
+def _threads(run: Run) -> None:
+    run.threads = runtime.check_threads(run.report, run.torch)
+
+
+def _tutorial(run: Run) -> None:
+    with run.report.timed("tutorial") as result:
+        t = run.report.tutorial = bench.tutorial(run.torch, run.selected, run.args.quick, run.threads)
+        status = FAIL if t["status"] != "ok" else (WARN if t["detail"] else PASS)
+        result(status, f"1000x1000 fp32 on {run.selected}: {t['median_ms']:.3f} ms (median of {t['repeats']}, "
+                       f"{t['threads']} thread(s))" + (f"; {t['detail']}" if t["detail"] else ""))
+
+
+def _benchmark(run: Run) -> None:
+    if run.args.quick:
+        return
+    with run.report.timed("benchmark") as result:
+        settings = bench.Settings(min_run_time=0.3, threads=run.threads)
+        run.report.benchmarks = bench.run(run.torch, [run.selected], None, None, settings)
+        result(*bench.verdict(run.report.benchmarks))
+
+
+# (name, step) in order. Wiring a new check is one line, e.g.
+#   ("compile", lambda run: compile_check.check_compile(run.report, run.torch, run.devices)),
+STEPS: list[tuple[str, Callable[[Run], None]]] = [
+    ("build", lambda run: imports.check_build(run.report, run.torch)),
+    ("expect-cuda-version", _expect_cuda_version),
+    ("cuda", _cuda),
+    ("numerics", lambda run: numerics.check_numerics(run.report, run.torch, run.devices)),
+    ("autograd", lambda run: numerics.check_autograd(run.report, run.torch, run.selected)),
+    ("shm", lambda run: runtime.check_shm(run.report)),
+    ("dataloader", lambda run: runtime.check_dataloader(run.report)),
+    ("threads", _threads),
+    ("tutorial", _tutorial),
+    ("benchmark", _benchmark),
+]
+
+
+def run_verify(args: argparse.Namespace, invocation: list[str] | None = None) -> Report:
+    report = Report(environment=imports.environment(), invocation=list(invocation or []))
+    run = Run(args, report, torch=imports.import_packages(report, args.require))
+    if run.torch is None:
+        report.add("verify", SKIP, "no further checks without torch")
+        return report
+    for name, step in STEPS:
+        with report.guarded(name):
+            step(run)
+    return report

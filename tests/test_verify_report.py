@@ -1,0 +1,144 @@
+"""The one report model and renderer, and the verify argv the host passes on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from ptkit.verify import cli
+from ptkit.verify.results import (
+    FAIL,
+    PASS,
+    WARN,
+    Report,
+    describe,
+    render_text,
+    summary_parts,
+    table,
+    write_json_atomic,
+)
+
+
+def sample_report() -> Report:
+    report = Report(environment={"python": "3.11.7", "torch": "2.13.0", "cuda": "12.8", "driver": "570.1"},
+                    invocation=["verify", "--quick"])
+    report.add("import:torch", PASS, "torch 2.13.0 imported in 0.90 s", 0.9)
+    report.add("threads", WARN, "torch uses 1 thread(s) of 2 usable CPU(s)")
+    report.devices.append({"index": 0, "name": "NVIDIA H100 80GB HBM3", "capability": "9.0",
+                           "memory_gib": 79.2, "sm_count": 132})
+    report.tutorial = {"device": "cuda", "n": 1000, "median_ms": 0.021, "repeats": 10}
+    return report
+
+
+def test_from_dict_is_the_inverse_of_to_dict():
+    report = sample_report()
+    report.run = {"image": "ptkit:cpu", "variant": "cpu", "image_id": "sha256:" + "ab" * 32}
+    data = json.loads(json.dumps(report.to_dict()))
+    assert Report.from_dict(data) == report and Report.from_dict(data).to_dict() == data
+
+
+def test_run_is_emitted_only_when_set_and_invocation_always():
+    data = sample_report().to_dict()
+    assert "run" not in data and data["invocation"] == ["verify", "--quick"]
+    assert list(data)[:7] == ["schema", "ok", "environment", "checks", "devices", "benchmarks", "tutorial"]
+
+
+def test_from_dict_tolerates_older_and_newer_reports():
+    newer = {"schema": "ptkit.verify/1", "ok": False, "environment": {}, "added_later": [1],
+             "checks": [{"name": "cuda", "status": "fail", "detail": "x", "seconds": 0.1, "hint": "new"}]}
+    older = {"schema": "ptkit.verify/1", "checks": [{"name": "cuda", "status": "pass", "detail": "y"}]}
+    assert Report.from_dict(newer).checks[0].status == FAIL and not Report.from_dict(newer).ok
+    loaded = Report.from_dict(older)
+    assert loaded.checks[0].seconds == 0.0 and loaded.invocation == [] and loaded.run is None
+
+
+def test_failed_report_has_one_fail_with_a_one_line_cause():
+    data = Report.failed("verifier", "no Python interpreter\nin img").to_dict()
+    assert data["ok"] is False and data["schema"] == "ptkit.verify/1"
+    assert data["checks"] == [{"name": "verifier", "status": "fail", "detail": "no Python interpreter in img",
+                               "seconds": 0.0}]
+
+
+def test_one_renderer_gives_pieces_and_text():
+    report = sample_report()
+    report.run = {"image": "ptkit:cuda128", "variant": "cuda128", "image_id": "sha256:0123456789abcdef0123"}
+    head, rows, tail = summary_parts(report)
+    assert head == "ptkit verify: python 3.11.7 | torch 2.13.0 | cuda 12.8 | driver 570.1"
+    assert rows[0] == ["status", "check", "detail", "s"] and rows[2][:2] == ["WARN", "threads"]
+    assert "device 0: NVIDIA H100 80GB HBM3 sm_90 79.2 GiB, 132 SMs" in tail
+    assert "ran in image ptkit:cuda128 (variant cuda128, image id sha256:0123456789ab)" in tail
+    assert tail[-1] == "verify: PASS (1 pass, 1 warn, 0 fail, 0 skip)"
+    text = render_text(report)
+    assert text.splitlines()[0] == head and "Time taken to multiply two matrices on a GPU: 0.021 ms" in text
+    assert all(line in text for line in table(rows))
+
+
+def test_describe_prefers_the_real_cause():
+    exc = ImportError("IMPORTANT: PLEASE READ THIS\n\nblah\nOriginal error was: libfoo.so: bad ELF")
+    assert describe(exc) == "ImportError: Original error was: libfoo.so: bad ELF"
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    path = tmp_path / "r.json"
+    write_json_atomic({"a": 1}, str(path))
+    with pytest.raises(TypeError):
+        write_json_atomic({"a": object()}, str(path))
+    assert json.loads(path.read_text()) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def verify_parser() -> argparse.ArgumentParser:
+    return cli.build_parser()
+
+
+ARGVS = [
+    [],
+    ["--quick"],
+    ["--quick", "--expect-cuda", "--expect-cuda-version", "12.8"],
+    ["--require", "torchvision", "--require", "numpy", "--json"],
+    ["--expect-cuda-version", "13.0", "--report", "/tmp/r.json", "--require", "a b"],
+]
+
+
+@pytest.mark.parametrize("argv", ARGVS)
+def test_to_argv_round_trips(argv):
+    parse = lambda a: verify_parser().parse_args(["verify", *a])  # noqa: E731
+    args = parse(argv)
+    assert parse(cli.to_argv(args, output=True)) == args
+    passed_on = vars(parse(cli.to_argv(args)))
+    assert passed_on == {**vars(args), "json": False, "report": None}  # output options stay with the host
+
+
+def test_a_flag_added_to_add_verify_args_is_passed_on(monkeypatch):
+    original = cli.add_verify_args
+
+    def with_new_flags(parser: argparse.ArgumentParser) -> None:
+        original(parser)
+        parser.add_argument("--smoke", action="store_true")
+        parser.add_argument("--compile-backend", default="inductor")
+        parser.add_argument("--skip", action="append", default=[])
+
+    monkeypatch.setattr(cli, "add_verify_args", with_new_flags)
+    parser = argparse.ArgumentParser()
+    with_new_flags(parser)
+    args = parser.parse_args(["--quick", "--smoke", "--compile-backend", "eager", "--skip", "a", "--skip", "b"])
+    argv = cli.to_argv(args)
+    assert argv == ["--quick", "--smoke", "--compile-backend", "eager", "--skip", "a", "--skip", "b"]
+    assert parser.parse_args(argv) == args
+
+
+def test_to_argv_refuses_an_action_it_cannot_pass_on(monkeypatch):
+    original = cli.add_verify_args
+
+    class Custom(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            setattr(namespace, self.dest, values)
+
+    def with_custom_action(parser: argparse.ArgumentParser) -> None:
+        original(parser)
+        parser.add_argument("--level", action=Custom)
+
+    monkeypatch.setattr(cli, "add_verify_args", with_custom_action)
+    with pytest.raises(TypeError, match="--level"):
+        cli.to_argv(argparse.Namespace(quick=False, level=[1]))
