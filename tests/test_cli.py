@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import requests
 
 from ptkit import cli, commands
@@ -50,21 +52,25 @@ def test_variant_only_with_image(capsys):
 
 def test_host_summary_has_checks_benchmarks_and_the_tutorial_lines(tmp_path):
     from ptkit import report
+    from ptkit.verify.results import Report
 
-    data = report.enrich(
+    data = Report.from_dict(
         {"ok": False, "environment": {"torch": "2.14.1+cu130", "cuda": "13.0"},
          "checks": [{"name": "cuda", "status": "fail", "detail": "no GPU visible: x", "seconds": 0.0}],
          "benchmarks": [{"device": "cuda:0", "dtype": "bf16", "n": 8192, "median_s": 0.00138, "iqr_s": 1e-5,
                          "tflops": 797.0, "peak_tflops": 989.4, "fraction_of_peak": 0.8055, "status": "ok",
                          "detail": ""}],
-         "tutorial": {"device": "cuda", "n": 1000, "median_ms": 0.02, "repeats": 10}},
-        image="ptkit:cuda130", image_id=None, variant="cuda130", gpu=True)
+         "tutorial": {"device": "cuda", "n": 1000, "median_ms": 0.02, "repeats": 10}})
+    report.with_run(data, image="ptkit:cuda130", image_id=None, labels={"ptkit.flavor": "devel"},
+                    variant="cuda130", gpu=True)
     text = report.summary(data)
-    assert "ptkit:cuda130: FAILED" in text
     assert "no GPU visible: x" in text
     assert "80.5%" in text
     assert "797.000" in text
     assert "Time taken to multiply two matrices on a GPU: 0.020 ms" in text
+    assert "ptkit:cuda130" in text
     assert report.first_failure(data) == "cuda: no GPU visible: x"
-    path = report.write(data, tmp_path / "r.json")
-    assert path.read_text().count('"run"') == 1
+    report.write(data, tmp_path / "r.json")
+    written = Report.from_dict(json.loads((tmp_path / "r.json").read_text()))
+    assert written.run["flavor"] == "devel"
+    assert written.to_dict() == data.to_dict()

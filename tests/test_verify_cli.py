@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_ptkit
+from tests.utils.ptkit_cli import ROOT, run_ptkit
 
 SRC = str(ROOT / "src")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PTKIT, ROOT
 from ptkit.verify import cpus
+from tests.utils.ptkit_cli import PTKIT, ROOT
 
 VERIFY_JSON = [*PTKIT, "verify", "--quick", "--json"]
 

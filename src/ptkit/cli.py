@@ -205,12 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(args, "terminated (SIGTERM); nothing was left running", 143, prefix="")
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 130, prefix="")
-    except OSError as exc:  # a path that cannot be read or written, a full disk: the user's to fix
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(args, f"{where}{exc.strerror or exc}", 1)
     except Exception as exc:  # noqa: BLE001 - the one place that decides between "your input" and "our bug"
-        if type(exc).__module__.startswith(("docker.", "requests.", "urllib3.")):
+        if type(exc).__module__.startswith(("docker.", "requests.", "urllib3.")):  # some are OSErrors too
             return _fail(args, f"Docker engine connection failed: {exc}", 1)
+        if isinstance(exc, OSError):  # a path that cannot be read or written, a full disk: the user's to fix
+            where = f"{exc.filename}: " if exc.filename else ""
+            return _fail(args, f"{where}{exc.strerror or exc}", 1)
         traceback.print_exc()
         return _fail(args, f"internal error (a bug in ptkit, not your input): please report it with the "
                            f"traceback above at {BUG_URL}", 1)
