@@ -1,0 +1,1 @@
+"""Reproducibility: image manifests, `ptkit diff`, fingerprints, SBOMs and conda spec checks (host side)."""

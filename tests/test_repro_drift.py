@@ -1,0 +1,153 @@
+"""Manifests and drift on a real venv: docker/manifest.py records it, real pip changes it, and the
+verifier's drift check (run by the venv's own interpreter) names what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ptkit.verify.results import FAIL, PASS, SKIP, WARN, Report
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+MANIFEST_PY = ROOT / "docker" / "manifest.py"
+PIP_ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+# The check as the image runs it: the venv's interpreter, ptkit importable, the manifest at PTKIT_MANIFEST.
+RUN_CHECK = """
+import json, sys
+sys.path.append(sys.argv[1])
+from ptkit.verify.drift import check_drift
+from ptkit.verify.results import Report
+sys.path.remove(sys.argv[1])  # a checkout's src/ has ptkit.egg-info; an image's /opt/ptkit has none
+report = Report()
+check_drift(report, strict=sys.argv[2] == "strict")
+print(json.dumps([report.checks[0].status, report.checks[0].detail]))
+"""
+
+
+def make_wheel(directory: Path, name: str, version: str) -> Path:
+    """A minimal pure-Python wheel, written with zipfile (no build backend needed)."""
+    dist = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}.py": f"VERSION = {version!r}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: ptkit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{dist}/RECORD,,\n"
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as whl:
+        for arcname, text in files.items():
+            whl.writestr(arcname, text)
+    return path
+
+
+def pip_install(venv: Path, wheel: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
+                    "--no-deps", "--quiet", str(wheel)], check=True, env=PIP_ENV, capture_output=True)
+
+
+def write_manifest(venv: Path, tmp: Path, lock: str = "") -> Path:
+    (tmp / "provenance.json").write_text(json.dumps({"variant": "test", "revision": "abc"}))
+    (tmp / "requirements.lock").write_text(lock)
+    out = tmp / "etc" / "manifest.json"
+    subprocess.run([sys.executable, str(MANIFEST_PY), "--venv", str(venv), "--provenance", str(tmp / "provenance.json"),
+                    "--lock", str(tmp / "requirements.lock"), "--ptkit", str(SRC), "--out", str(out),
+                    "--root", str(venv)], check=True, capture_output=True, text=True)
+    return out
+
+
+def drift(venv: Path, manifest: Path, strict: bool = False) -> tuple[str, str]:
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", RUN_CHECK, str(SRC), "strict" if strict else "warn"],
+                          capture_output=True, text=True, env={**os.environ, "PTKIT_MANIFEST": str(manifest)})
+    assert proc.returncode == 0, proc.stderr
+    status, detail = json.loads(proc.stdout)
+    return status, detail
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    directory = tmp_path_factory.mktemp("wheels")
+    return {f"{n}-{v}": make_wheel(directory, n, v) for n, v in (("demo", "1.0"), ("demo", "1.1"), ("extra", "0.3"))}
+
+
+@pytest.fixture
+def venv(tmp_path: Path, wheels: dict[str, Path]) -> Path:
+    path = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    pip_install(path, wheels["demo-1.0"])
+    return path
+
+
+def test_manifest_records_versions_lock_hashes_and_fingerprint(venv: Path, tmp_path: Path) -> None:
+    lock = "demo==1.0 --hash=sha256:" + "ab" * 32 + "\n"
+    data = json.loads(write_manifest(venv, tmp_path, lock).read_text())
+    demo = data["python"]["packages"]["demo"]
+    assert (demo["version"], demo["sha256"], demo["hash_source"]) == ("1.0", ["ab" * 32], "lock")
+    assert data["build"]["variant"] == "test" and data["build"]["lock_sha256"] is not None
+    assert data["fingerprint"]["digest"].startswith("sha256:") and data["fingerprint"]["roots"] == [str(venv)]
+    assert "dpkg" in data["debian"]["packages"]  # this host is Debian
+
+
+def test_manifest_takes_the_hash_pip_recorded_when_there_is_no_lock(venv: Path, tmp_path: Path) -> None:
+    data = json.loads(write_manifest(venv, tmp_path).read_text())
+    demo = data["python"]["packages"]["demo"]
+    # pip writes direct_url.json (with the archive's sha256) for a wheel installed from a file
+    assert demo["hash_source"] == "direct_url" and len(demo["sha256"][0]) == 64
+
+
+def test_no_drift_passes(venv: Path, tmp_path: Path) -> None:
+    status, detail = drift(venv, write_manifest(venv, tmp_path))
+    assert status == PASS, detail
+
+
+def test_installed_after_the_build_warns_naming_the_package(venv: Path, tmp_path: Path,
+                                                           wheels: dict[str, Path]) -> None:
+    manifest = write_manifest(venv, tmp_path)
+    pip_install(venv, wheels["extra-0.3"])
+    assert drift(venv, manifest) == (WARN, "1 change(s) since the build: extra 0.3 installed after the build")
+    assert drift(venv, manifest, strict=True)[0] == FAIL
+
+
+def test_upgraded_after_the_build_names_both_versions(venv: Path, tmp_path: Path, wheels: dict[str, Path]) -> None:
+    manifest = write_manifest(venv, tmp_path)
+    pip_install(venv, wheels["demo-1.1"])
+    assert drift(venv, manifest)[1] == "1 change(s) since the build: demo changed 1.0 -> 1.1"
+
+
+def test_removed_after_the_build(venv: Path, tmp_path: Path) -> None:
+    manifest = write_manifest(venv, tmp_path)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "uninstall", "-y", "demo"],
+                   check=True, env=PIP_ENV, capture_output=True)
+    assert "demo 1.0 removed after the build" in drift(venv, manifest)[1]
+
+
+def test_foreign_environment_without_manifest_is_skipped(venv: Path, tmp_path: Path) -> None:
+    status, detail = drift(venv, tmp_path / "absent.json")
+    assert status == SKIP and "not a ptkit image" in detail
+
+
+def test_manifest_of_another_venv_is_skipped_not_misread(venv: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from ptkit.verify.drift import check_drift
+
+    monkeypatch.setenv("PTKIT_MANIFEST", str(write_manifest(venv, tmp_path)))
+    report = Report()
+    check_drift(report, strict=True)  # in this interpreter, whose prefix is not the manifest's venv
+    assert report.checks[0].status == SKIP and str(venv) in report.checks[0].detail
+
+
+def test_broken_manifest_warns_or_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ptkit.verify.drift import check_drift
+
+    (tmp_path / "m.json").write_text("{not json")
+    monkeypatch.setenv("PTKIT_MANIFEST", str(tmp_path / "m.json"))
+    for strict, expected in ((False, WARN), (True, FAIL)):
+        report = Report()
+        check_drift(report, strict)
+        assert report.checks[0].status == expected and "unreadable" in report.checks[0].detail
