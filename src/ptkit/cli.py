@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from . import __version__, commands, report_commands
 from .errors import PtkitError
+from .repro import commands as repro_commands
 from .verify import cli as verify_cli
 
 BUG_URL = "https://github.com/ptkit/ptkit/issues"
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_host_commands(sub)
     report_commands.register(sub)
+    repro_commands.register(sub)
     return parser
 
 

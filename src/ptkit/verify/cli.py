@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import bench, output, steps
+from . import bench, drift, output, steps
 from .gpu import cuda_unusable_reason
 from .imports import build_info, environment, import_packages
 from .precision import DTYPES
@@ -59,6 +59,7 @@ def add_verify_args(parser: argparse.ArgumentParser) -> None:
                         help="FAIL unless torch was built for this CUDA version")
     parser.add_argument("--require", action="append", default=[], metavar="NAME",
                         help="a package that must import (repeatable)")
+    drift.add_drift_args(parser)
     _add_output_args(parser)
 
 

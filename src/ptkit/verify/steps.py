@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bench, gpu, imports, numerics, runtime
+from . import bench, drift, gpu, imports, numerics, runtime
 from .results import FAIL, PASS, SKIP, WARN, Report
 
 
@@ -82,6 +82,8 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
 
 def run_verify(args: argparse.Namespace, invocation: list[str] | None = None) -> Report:
     report = Report(environment=imports.environment(), invocation=list(invocation or []))
+    with report.guarded(drift.CHECK):  # first: it needs no torch, and a drifted torch explains what follows
+        drift.check_drift(report, args.strict)
     run = Run(args, report, torch=imports.import_packages(report, args.require))
     if run.torch is None:
         report.add("verify", SKIP, "no further checks without torch")
