@@ -17,4 +17,4 @@ if ((${#missing[@]})); then
   # No init system starts the packaged services here (policy-rc.d 101): the test runs its own daemons.
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-log "ready: $(slurmctld -V), munge $(munged --version 2>&1 | awk '{print $2}')"
+log "ready: $(slurmctld -V), munge $(munged --version 2>&1 | awk '{print $1}')"

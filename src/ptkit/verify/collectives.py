@@ -112,8 +112,8 @@ def measure_allreduce(c: Ctx, nbytes: int, iters: int, warmup: int = 3) -> dict[
     median = float(slowest.item())
     size = t.numel() * 4
     algbw = size / median / GB
-    return {"bytes": size, "dtype": "float32", "median_s": median, "algbw_gbps": round(algbw, 6),
-            "busbw_gbps": round(bus_bandwidth(algbw, c.n), 6)}
+    return {"bytes": size, "dtype": "float32", "median_s": median, "algbw_gbps": algbw,
+            "busbw_gbps": bus_bandwidth(algbw, c.n)}
 
 
 class Heartbeat:
