@@ -93,20 +93,24 @@ def test_three_ranks_pass_exactly_with_nccl_tests_bandwidth(tmp_path):
     assert "busbw GB/s" in proc.stdout and "verify --distributed: PASS" in proc.stdout
 
 
-def test_killed_rank_is_named_by_the_survivor_at_once(tmp_path):
+def signal_rank_1(tmp_path: Path, sig: int) -> tuple[subprocess.Popen[str], int, float, str]:
+    """Two ranks; rank 1 gets `sig` mid-measurement. Returns rank 0, rank 1's pid, rank 0's time to exit, its stdout."""
     procs = start_ranks(2, tmp_path, *LONG)
     try:
         wait_until_measuring(procs[1])
-        victim = procs[1].pid
-        procs[1].kill()
+        procs[1].send_signal(sig)
         start = time.monotonic()
-        out, _ = procs[0].communicate(timeout=BOUND)
-        elapsed = time.monotonic() - start
+        out, _ = procs[0].communicate(timeout=BOUND + 30)
+        return procs[0], procs[1].pid, time.monotonic() - start, out
     finally:
         for p in procs:
             p.kill()
             p.wait()
-    assert procs[0].returncode == 1
+
+
+def test_killed_rank_is_named_by_the_survivor_at_once(tmp_path):
+    survivor, victim, elapsed, out = signal_rank_1(tmp_path, signal.SIGKILL)
+    assert survivor.returncode == 1
     assert elapsed < TIMEOUT, f"a killed peer should be seen at once, took {elapsed:.1f}s"
     combined = json.loads((tmp_path / COMBINED).read_text())
     assert combined["ok"] is False
@@ -117,18 +121,9 @@ def test_killed_rank_is_named_by_the_survivor_at_once(tmp_path):
 
 
 def test_hung_rank_fails_the_survivor_within_the_collective_timeout(tmp_path):
-    procs = start_ranks(2, tmp_path, *LONG)
-    try:
-        wait_until_measuring(procs[1])
-        procs[1].send_signal(signal.SIGSTOP)  # alive, connections open, silent: only the timeout can tell
-        start = time.monotonic()
-        procs[0].communicate(timeout=BOUND + 30)
-        elapsed = time.monotonic() - start
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-    assert procs[0].returncode == 1
+    # SIGSTOP: alive, connections open, silent: only the timeout can tell
+    survivor, _, elapsed, _ = signal_rank_1(tmp_path, signal.SIGSTOP)
+    assert survivor.returncode == 1
     assert TIMEOUT - 1 < elapsed < BOUND, f"took {elapsed:.1f}s; bound {BOUND}s"
     detail = fail_details(json.loads((tmp_path / COMBINED).read_text()))[0]
     assert "lost peer(s): rank 1 " in detail and f"collective timeout {TIMEOUT}s" in detail
