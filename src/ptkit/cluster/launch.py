@@ -1,0 +1,67 @@
+"""What every multi-node launcher shares: the job's shape and the torchrun command line."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..verify.distributed import ENTRY
+
+PORT = 29500  # torchrun's default rendezvous port
+IMAGE_UID = 1000  # the image's `ptkit` user (docker/Dockerfile); launchers run it as that user
+REPORTS_IN_CONTAINER = "/tmp/ptkit-reports"
+
+
+@dataclass(frozen=True)
+class Job:
+    variant: str
+    image: str
+    nodes: int
+    procs_per_node: int
+    gpus_per_node: int
+    collective_timeout: float = 60.0
+    join_timeout: int = 300  # how long the first node waits for the others to join the rendezvous
+    port: int = PORT
+
+
+def add_job_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("variant", help="a variant of matrix.toml (see `ptkit matrix`)")
+    parser.add_argument("--nodes", type=int, default=2, metavar="N", help="nodes (default 2)")
+    parser.add_argument("--gpus-per-node", type=int, metavar="G",
+                        help="GPUs per node (default: 0 for CPU variants, 1 for CUDA variants)")
+    parser.add_argument("--procs-per-node", type=int, metavar="P", help="ranks per node (default: G, at least 1)")
+    parser.add_argument("--image", metavar="REF", help="image (default ptkit:VARIANT)")
+    parser.add_argument("--collective-timeout", type=float, default=60.0, metavar="S",
+                        help="a collective not done in S seconds fails the run (default 60)")
+    parser.add_argument("--join-timeout", type=int, default=300, metavar="S",
+                        help="how long the rendezvous waits for every node (default 300)")
+    parser.add_argument("--port", type=int, default=PORT, help=f"rendezvous port (default {PORT})")
+    parser.add_argument("--matrix", type=Path, metavar="FILE", help="matrix file (default: matrix.toml)")
+
+
+def job_from_args(args: argparse.Namespace) -> Job:
+    """The job the options describe, checked: the variant exists, counts are positive."""
+    from .. import matrix
+    from ..errors import PtkitError
+
+    variant = matrix.load(args.matrix).get(args.variant)
+    gpus = args.gpus_per_node if args.gpus_per_node is not None else (1 if variant.is_cuda else 0)
+    procs = args.procs_per_node or max(gpus, 1)
+    if args.nodes < 1 or procs < 1 or gpus < 0:
+        raise PtkitError("--nodes and --procs-per-node must be at least 1, --gpus-per-node at least 0")
+    if gpus and procs > gpus:
+        raise PtkitError(f"--procs-per-node {procs} exceeds --gpus-per-node {gpus}: NCCL needs one GPU per rank")
+    return Job(variant.name, args.image or f"ptkit:{variant.name}", args.nodes, procs, gpus,
+               args.collective_timeout, args.join_timeout, args.port)
+
+
+def torchrun_args(job: Job, head: str, run_id: str, report_dir: str) -> list[str]:
+    """torchrun's arguments (after the executable): c10d rendezvous on `head`, no restarts (a failure
+    is the result), then the verifier, writing each rank's report to `report_dir`."""
+    return [
+        "--nnodes", str(job.nodes), "--nproc-per-node", str(job.procs_per_node),
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"{head}:{job.port}", "--rdzv-id", run_id,
+        "--rdzv-conf", f"join_timeout={job.join_timeout}", "--max-restarts", "0",
+        *ENTRY, "--collective-timeout", f"{job.collective_timeout:g}", "--report-dir", report_dir,
+    ]

@@ -1,0 +1,169 @@
+"""`verify --distributed` for real: torchrun and plain rank processes on this machine's CPU (gloo).
+
+The fault tests kill (SIGKILL) or freeze (SIGSTOP) one rank in the middle of the bandwidth
+measurement and check that the survivor fails, naming the lost rank, within the stated bound.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VERIFY = ROOT / "src" / "ptkit" / "verify"
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
+pytest.importorskip("torch")
+from ptkit.verify.distributed import COMBINED, ENTRY, REPORT_PREFIX  # noqa: E402
+
+TIMEOUT = 5  # --collective-timeout of the fault tests
+BOUND = TIMEOUT + 10  # documented bound: the timeout, 1.5 s naming the lost rank, exit
+LONG = ["--bandwidth-sizes", "1K", "--bandwidth-iters", "100000000"]  # runs until a rank is stopped
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(nproc: int, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    cmd = [*TORCHRUN, "--nnodes", "1", "--nproc-per-node", str(nproc), "--rdzv-backend", "c10d",
+           "--rdzv-endpoint", f"127.0.0.1:{free_port()}", "--max-restarts", "0", *ENTRY, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def start_ranks(world: int, report_dir: Path, *args: str) -> list[subprocess.Popen[str]]:
+    """The rank processes torchrun would start, started by hand so that the test owns each one."""
+    port = str(free_port())
+    procs = []
+    for rank in range(world):
+        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
+               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
+        procs.append(subprocess.Popen(
+            [sys.executable, *ENTRY, "--collective-timeout", str(TIMEOUT), "--report-dir", str(report_dir), *args],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return procs
+
+
+def wait_until_measuring(proc: subprocess.Popen[str], deadline: float = 60) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        line = proc.stderr.readline()
+        if "measuring all-reduce bandwidth" in line:
+            return
+        assert line or proc.poll() is None, f"rank exited early ({proc.returncode})"
+    pytest.fail("the rank never reached the bandwidth phase")
+
+
+def fail_details(report: dict) -> list[str]:
+    return [c["detail"] for c in report["checks"] if c["status"] == "fail"]
+
+
+def test_three_ranks_pass_exactly_with_nccl_tests_bandwidth(tmp_path):
+    proc = torchrun(3, "--report-dir", str(tmp_path), "--bandwidth-sizes", "4K,256K", "--bandwidth-iters", "5")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    combined = json.loads((tmp_path / COMBINED).read_text())
+    assert combined["schema"] == "ptkit.verify/1" and combined["ok"] is True
+    block = combined["distributed"]
+    assert (block["world_size"], block["backend"]) == (3, "gloo")
+    assert [(r["rank"], r["ok"], r["failed"]) for r in block["ranks"]] == [(0, True, []), (1, True, []), (2, True, [])]
+    names = {c["name"]: c["status"] for c in combined["checks"]}
+    for name in ("rendezvous", "allreduce_int", "allreduce_float", "all_gather", "broadcast", "barrier",
+                 "allreduce_bandwidth", "gather_results"):
+        assert names[name] == "pass", name
+    assert [b["bytes"] for b in block["bandwidth"]] == [4096, 262144]
+    for row in block["bandwidth"]:
+        algbw = row["bytes"] / row["median_s"] / 1e9
+        assert row["algbw_gbps"] == pytest.approx(algbw, rel=1e-4)
+        assert row["busbw_gbps"] == pytest.approx(algbw * 4 / 3, rel=1e-4)  # 2(n-1)/n with n = 3
+    for rank in range(3):
+        own = json.loads((tmp_path / f"rank-{rank}.json").read_text())
+        assert own["ok"] and own["distributed"]["ranks"][0]["rank"] == rank
+    marker = next(ln for ln in proc.stdout.splitlines() if ln.startswith(REPORT_PREFIX))
+    assert json.loads(marker[len(REPORT_PREFIX):]) == combined
+    assert "busbw GB/s" in proc.stdout and "verify --distributed: PASS" in proc.stdout
+
+
+def signal_rank_1(tmp_path: Path, sig: int) -> tuple[subprocess.Popen[str], int, float, str]:
+    """Two ranks; rank 1 gets `sig` mid-measurement. Returns rank 0, rank 1's pid, rank 0's time to exit, its stdout."""
+    procs = start_ranks(2, tmp_path, *LONG)
+    try:
+        wait_until_measuring(procs[1])
+        procs[1].send_signal(sig)
+        start = time.monotonic()
+        out, _ = procs[0].communicate(timeout=BOUND + 30)
+        return procs[0], procs[1].pid, time.monotonic() - start, out
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_killed_rank_is_named_by_the_survivor_at_once(tmp_path):
+    survivor, victim, elapsed, out = signal_rank_1(tmp_path, signal.SIGKILL)
+    assert survivor.returncode == 1
+    assert elapsed < TIMEOUT, f"a killed peer should be seen at once, took {elapsed:.1f}s"
+    combined = json.loads((tmp_path / COMBINED).read_text())
+    assert combined["ok"] is False
+    assert f"lost peer(s): rank 1 (host {socket.gethostname()}, pid {victim})" in fail_details(combined)[0]
+    assert combined["distributed"]["ranks"][1] == {
+        "rank": 1, "local_rank": 1, "host": socket.gethostname(), "ok": False, "failed": ["unknown: peer lost"]}
+    assert "verify --distributed: FAIL" in out
+
+
+def test_hung_rank_fails_the_survivor_within_the_collective_timeout(tmp_path):
+    # SIGSTOP: alive, connections open, silent: only the timeout can tell
+    survivor, _, elapsed, _ = signal_rank_1(tmp_path, signal.SIGSTOP)
+    assert survivor.returncode == 1
+    assert TIMEOUT - 1 < elapsed < BOUND, f"took {elapsed:.1f}s; bound {BOUND}s"
+    detail = fail_details(json.loads((tmp_path / COMBINED).read_text()))[0]
+    assert "lost peer(s): rank 1 " in detail and f"collective timeout {TIMEOUT}s" in detail
+    assert "Timed out" in detail
+
+
+def test_torchrun_tears_the_job_down_when_a_worker_dies(tmp_path):
+    """torchrun's own part of the bound: a dead worker ends its node's job at once, naming the root cause."""
+    cmd = [*TORCHRUN, "--nnodes", "1", "--nproc-per-node", "2", "--rdzv-backend", "c10d", "--rdzv-endpoint",
+           f"127.0.0.1:{free_port()}", "--max-restarts", "0", *ENTRY, "--collective-timeout", str(TIMEOUT), *LONG]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_measuring(proc)
+        wait_until_measuring(proc)  # both ranks
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2, workers
+        os.kill(int(workers[1]), signal.SIGKILL)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=BOUND)
+        elapsed = time.monotonic() - start
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 1 and elapsed < BOUND
+    assert "Root Cause" in err and f"exitcode  : -9 (pid: {workers[1]})" in err
+
+
+def test_outside_torchrun_is_a_usage_error_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR")}
+    proc = subprocess.run([sys.executable, *ENTRY], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "not launched by torchrun (missing RANK" in proc.stderr
+
+
+def test_bad_sizes_are_a_usage_error():
+    proc = subprocess.run([sys.executable, *ENTRY, "--bandwidth-sizes", "1Q"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert proc.returncode == 2 and "expected sizes like 1K,64K,1M,16M" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["distributed.py", "collectives.py"])
+def test_in_image_modules_parse_as_python_3_8(name):
+    ast.parse((VERIFY / name).read_text(), feature_version=(3, 8))
