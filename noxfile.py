@@ -21,6 +21,7 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "src"))
 from ptkit import matrix  # noqa: E402 - stdlib-only loader of the data file
+from ptkit.cluster.multinode import distributed_session  # noqa: E402 - stdlib-only until it runs
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -35,7 +36,7 @@ def _load() -> matrix.Matrix | None:
 
 
 MATRIX = _load()
-SESSIONS = ["lint", "tests", *(MATRIX.variants if MATRIX else ())]
+SESSIONS = ["lint", "tests", "distributed", *(MATRIX.variants if MATRIX else ())]
 
 
 @nox.session
@@ -55,6 +56,9 @@ def tests(session: nox.Session) -> None:
     session.install(f"torch=={cpu.torch}" if cpu else "torch")
     session.install("-e", ".[dev]")
     session.run("pytest", *session.posargs)
+
+
+nox.session(name="distributed", tags=["cluster"])(distributed_session)
 
 
 def _variant_session(variant: matrix.Variant) -> None:

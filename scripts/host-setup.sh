@@ -19,6 +19,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+bash scripts/slurm-setup.sh  # slurm-wlm and munge for the Slurm test (daemons are started by the test)
+
 if ! docker info >/dev/null 2>&1; then
   log "no Docker daemon answers: starting dockerd (log: /var/log/ptkit-dockerd.log)"
   setsid dockerd >/var/log/ptkit-dockerd.log 2>&1 < /dev/null &

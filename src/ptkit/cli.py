@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__, commands, report_commands
+from .cluster import commands as cluster_commands
 from .errors import PtkitError
 from .repro import commands as repro_commands
 from .verify import cli as verify_cli
+from .verify import distributed
 
 BUG_URL = "https://github.com/ptkit/ptkit/issues"
 GPU_CHOICES = ("auto", "yes", "no")
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--variant", help="with --image: also expect this matrix variant's CUDA")
     _add_matrix(verify)
     _add_verify_image_args(verify)
+    distributed.add_distributed_args(verify)  # under torchrun only: not passed on by --image
     verify.set_defaults(func=commands.cmd_verify)
 
     bench = _parser(sub, "bench", "matmul benchmark against the datasheet peak")
@@ -137,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_host_commands(sub)
     report_commands.register(sub)
     repro_commands.register(sub)
+    cluster_commands.register(sub)
     return parser
 
 

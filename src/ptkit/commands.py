@@ -72,6 +72,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.distributed:
+        if args.image:
+            raise UsageError("--distributed runs under torchrun in the image; for containers: nox -s distributed")
+        from .verify import distributed
+
+        return distributed.distributed_main(args)
     if not args.image:
         if args.variant:
             raise UsageError("--variant goes with --image")

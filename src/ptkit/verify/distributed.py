@@ -21,12 +21,12 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from . import checks
+from . import imports
 from .collectives import CHECKS, Ctx, Heartbeat, measure_allreduce
 from .results import FAIL, PASS, SKIP, Report, describe, table, write_json_atomic
 
 # What torchrun runs after its own options (one place: the Slurm, Kubernetes and Docker launchers use it).
-ENTRY = ["-m", "ptkit.verify.distributed"]
+ENTRY = ["-m", "ptkit", "verify", "--distributed"]
 REPORT_PREFIX = "ptkit-distributed-report: "
 COMBINED = "combined.json"
 LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
@@ -89,7 +89,7 @@ class Run:
 
     def __init__(self, args: argparse.Namespace, env: dict[str, Any]) -> None:
         self.args, self.env = args, env
-        self.report = Report(environment=checks.environment())
+        self.report = Report(environment=imports.environment())
         self.peers: list[dict[str, Any]] = [_me(env)]
         self.broken: str | None = None
         self.heartbeat: Heartbeat | None = None
@@ -147,8 +147,8 @@ class Run:
 
     def execute(self, torch: Any) -> None:
         self.torch = torch
-        with self.report.timed("build") as result:
-            result(*checks.check_build(self.report, torch))
+        with self.report.guarded("build"):
+            imports.check_build(self.report, torch)
         self.step("rendezvous", self._rendezvous)
         for name, fn in CHECKS:
             self.step(name, lambda fn=fn: fn(self.ctx))
@@ -192,7 +192,7 @@ def run_distributed(args: argparse.Namespace, environ: dict[str, str] | None = N
     the combined one on rank 0, this rank's own elsewhere. Raises UsageError outside torchrun."""
     env = launch_env(dict(os.environ) if environ is None else environ)
     run = Run(args, env)
-    torch = checks.check_import(run.report, "torch", required=True)
+    torch = imports.check_import(run.report, "torch", required=True)
     ranks = [run.summary()]
     if torch is not None:
         run.execute(torch)

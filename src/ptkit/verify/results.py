@@ -29,6 +29,9 @@ class Check:
     seconds: float = 0.0
 
 
+OPTIONAL_BLOCKS = ("run", "image", "distributed")
+
+
 @dataclass
 class Report:
     environment: dict[str, Any] = field(default_factory=dict)
@@ -38,6 +41,8 @@ class Report:
     tutorial: dict[str, Any] | None = None
     invocation: list[str] = field(default_factory=list)  # the verify arguments as the verifier parsed them
     run: dict[str, Any] | None = None  # where the host ran it (image, variant, image_id, ...); host-side only
+    image: dict[str, Any] | None = None  # the image's size and build time, when the host built it
+    distributed: dict[str, Any] | None = None  # multi-process runs: world size, ranks, bandwidth table
 
     @property
     def ok(self) -> bool:
@@ -80,8 +85,8 @@ class Report:
         data: dict[str, Any] = {"schema": SCHEMA, "ok": self.ok}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "run" and value is None:
-                continue  # only reports the host enriched carry a run block
+            if f.name in OPTIONAL_BLOCKS and value is None:
+                continue  # only reports the host enriched (or a torchrun run) carry these blocks
             data[f.name] = [asdict(c) for c in value] if f.name == "checks" else value
         return data
 
