@@ -101,7 +101,8 @@ def check_conv2d(report: Report, torch: Any, device: str) -> None:
         limits["float32"] = 5e-3  # cuDNN may pick TF32 kernels for fp32 convolutions
     with report.timed(f"smoke:conv2d:{device}") as result:
         errors = {name: conv2d_error(torch, device, getattr(torch, name)) for name in limits}
-        result(*error_verdict(errors, limits, "conv2d differs from the reference", "strided, dilated conv2d = reference"))
+        result(*error_verdict(errors, limits, "conv2d differs from the reference",
+                              "strided, dilated conv2d = reference"))
 
 
 def svd_error(torch: Any, device: str, dtype: Any) -> float:
