@@ -6,7 +6,9 @@
 Defaults match scripts/main.sh (local base image, local wheelhouse, torch + numpy). The cold build
 uses --no-cache. The "touch" is a throwaway file added to the ptkit package for one rebuild, as an
 edit to the verifier would be. If a CUDA image exists it reports its size and checks it for
-duplicate shared libraries.
+duplicate shared libraries. Flavors: the devel (ptkit:VARIANT) and runtime (ptkit:VARIANT-runtime)
+sizes of cpu and cuda130 where built, the cost of compile support (devel - runtime), and a naive
+single-stage image with compile support (apt g++ python3-dev, pip install, no slimming) for scale.
 """
 
 from __future__ import annotations
@@ -72,6 +74,52 @@ def python_loop_s() -> float:
     return min(timeit.timeit(code, number=1) for _ in range(3))
 
 
+NAIVE_TAG = "ptkit-figures/naive:cpu"
+# What a user would write for torch.compile on the CPU: one stage, the compiler and headers from apt.
+NAIVE_DOCKERFILE = """FROM {base}
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-dev g++ openssl \\
+ && rm -rf /var/lib/apt/lists/*
+COPY . /wheelhouse/
+RUN python3 -m venv /opt/venv \\
+ && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheelhouse {packages} && rm -rf /wheelhouse
+"""
+
+
+def naive_image_gb(base: str, wheelhouse: str, packages: str) -> float:
+    """Build the naive single-stage image from the wheelhouse (offline), measure it, remove it.
+    Its wheelhouse COPY layer is not counted: a user installing from PyPI would not have it."""
+    with tempfile.TemporaryDirectory(prefix="ptkit-naive-") as tmp:
+        dockerfile = Path(tmp) / "Dockerfile"
+        dockerfile.write_text(NAIVE_DOCKERFILE.format(base=base, packages=packages))
+        run(["docker", "build", "-q", "-t", NAIVE_TAG, "-f", str(dockerfile), wheelhouse])
+    try:
+        import docker
+
+        history = docker.from_env().api.history(NAIVE_TAG)
+        return size(NAIVE_TAG) - next(layer["Size"] for layer in history if "COPY dir:" in layer["CreatedBy"]) / 1e9
+    finally:
+        subprocess.run(["docker", "rmi", NAIVE_TAG], capture_output=True)
+
+
+def flavor_sizes(variants: tuple[str, ...] = ("cpu", "cuda130")) -> dict[str, dict[str, float]]:
+    """{variant: {devel_gb, runtime_gb, compile_cost_mb}} for each variant with both flavors built."""
+    out = {}
+    for variant in variants:
+        devel, runtime = size(f"ptkit:{variant}"), size(f"ptkit:{variant}-runtime")
+        if devel == devel and runtime == runtime:  # not NaN: both exist
+            out[variant] = {"devel_gb": round(devel, 3), "runtime_gb": round(runtime, 3),
+                            "compile_cost_mb": round((devel - runtime) * 1e3, 1)}
+    return out
+
+
+def print_flavors(figures: dict[str, object]) -> None:
+    for variant, f in figures["flavors"].items():  # type: ignore[union-attr]
+        print(f"ptkit:{variant} flavors               : devel {f['devel_gb']:.3f} GB, "
+              f"runtime {f['runtime_gb']:.3f} GB, compile support {f['compile_cost_mb']:.0f} MB")
+    if "naive_cpu_image_gb" in figures:
+        print(f"naive single-stage cpu image, g++   : {figures['naive_cpu_image_gb']:.3f} GB (no wheelhouse layer)")
+
+
 def size(image: str) -> float:
     out = subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", image], capture_output=True, text=True)
     return int(out.stdout) / 1e9 if out.returncode == 0 else float("nan")
@@ -123,6 +171,7 @@ def main() -> None:
     parser.add_argument("--packages", default="torch numpy")
     parser.add_argument("--skip-cold", action="store_true", help="do not time a --no-cache build")
     parser.add_argument("--cuda-image", default="ptkit:cuda130")
+    parser.add_argument("--skip-naive", action="store_true", help="do not build the naive single-stage image")
     parser.add_argument("--compressed", action="store_true",
                         help="also measure the CUDA image's compressed (registry) size by a local push")
     parser.add_argument("--cuda-wheelhouse", metavar="DIR",
@@ -154,6 +203,9 @@ def main() -> None:
     starts = [run(["docker", "run", "--rm", "--entrypoint", "/bin/true", "ptkit:cpu"]) for _ in range(5)]
     figures["of_which_container_start_s"] = round(statistics.median(starts), 2)
     figures["host_python_loop_s"] = round(python_loop_s(), 2)
+    figures["flavors"] = flavor_sizes()
+    if not args.skip_naive:
+        figures["naive_cpu_image_gb"] = round(naive_image_gb(args.base_image, args.wheelhouse, args.packages), 3)
     cuda_gb = size(args.cuda_image)
     if cuda_gb == cuda_gb:  # not NaN: the CUDA image exists
         figures["cuda_image"] = args.cuda_image
@@ -178,6 +230,7 @@ def main() -> None:
     print(f"    of which: container start {figures['of_which_container_start_s']:.2f} s, "
           f"import torch {figures['of_which_import_torch_s']:.2f} s")
     print(f"host speed: 10**7 Python additions  : {figures['host_python_loop_s']:.2f} s (compare runs with this)")
+    print_flavors(figures)
     if "cuda_image_gb" in figures:
         print(f"{args.cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
               f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "

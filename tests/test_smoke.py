@@ -1,0 +1,48 @@
+"""PyTorch's binary smoke checks on the real CPU torch: what passes here, what a CPU build skips,
+and the judgements (pip versus loaded library, error limits) on real inputs."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import math
+
+from ptkit.verify import smoke
+from ptkit.verify.results import FAIL, PASS, SKIP, Report
+
+
+def test_cpu_smoke_checks_pass_and_gpu_ones_skip(torch):
+    report = Report()
+    smoke.check_smoke(report, torch, ["cpu"])
+    got = {c.name: (c.status, c.detail) for c in report.checks}
+    assert list(got) == ["smoke:openmp", "smoke:cpu-capability", "smoke:numpy", "smoke:conv2d:cpu", "smoke:svd:cpu",
+                         "smoke:cudnn", "smoke:nccl", "smoke:cuda-error"]
+    for name in ("smoke:openmp", "smoke:conv2d:cpu", "smoke:svd:cpu"):
+        assert got[name][0] == PASS, got[name]
+    assert got["smoke:cpu-capability"][1].endswith(torch.backends.cpu.get_cpu_capability())
+    assert got["smoke:cudnn"] == (SKIP, "CPU-only torch build")
+    assert got["smoke:nccl"] == (SKIP, "CPU-only torch build")
+    assert got["smoke:cuda-error"] == (SKIP, "no usable GPU")
+
+
+def test_conv2d_and_svd_errors_are_small_on_the_cpu(torch):
+    assert smoke.conv2d_error(torch, "cpu", torch.float64) < 1e-12
+    assert 0 < smoke.conv2d_error(torch, "cpu", torch.float32) < 1e-5
+    assert smoke.svd_error(torch, "cpu", torch.float64) < 1e-13
+
+
+def test_error_verdict_names_each_dtype_over_its_limit_and_nan():
+    limits = {"float32": 1e-5, "float64": 1e-12}
+    status, detail = smoke.error_verdict({"float32": 2e-5, "float64": math.nan}, limits, "conv2d differs", "ok")
+    assert status == FAIL
+    assert detail == "conv2d differs: float32 error 2.0e-05 > 1e-05; float64 error nan > 1e-12"
+    assert smoke.error_verdict({"float32": 1e-7, "float64": 0.0}, limits, "bad", "ok") == (
+        PASS, "ok (relative error float32 1.0e-07, float64 0.0e+00)")
+
+
+def test_judge_pip_compares_with_the_installed_distribution():
+    version = importlib.metadata.version("numpy")
+    status, detail = smoke.judge_pip("numpy-lib", version, "numpy")
+    assert status == PASS and f"= pip numpy {version}" in detail
+    assert smoke.judge_pip("numpy-lib", "0.0.1", "numpy")[0] == FAIL
+    assert smoke.judge_pip("NCCL", "2.27.5", "ptkit-no-such-dist") == (
+        PASS, "NCCL 2.27.5 (from the system, no ptkit-no-such-dist* pip package)")
