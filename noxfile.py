@@ -41,11 +41,12 @@ SESSIONS = ["lint", "tests", "distributed", *(MATRIX.variants if MATRIX else ())
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, tests, scripts and benchmarks; conda specs in step with the matrix."""
+    """ruff over the package, tests, scripts and benchmarks; conda specs and the CI workflow in step with the matrix."""
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.install("-e", ".")
     session.run("ptkit", "render", "--check")
+    session.run("ptkit", "ci", "github", "--check")
 
 
 @nox.session

@@ -89,6 +89,7 @@ def manifest(args: argparse.Namespace) -> dict[str, Any]:
         with open(args.lock) as fh:
             lock_text = fh.read()
     build["lock_sha256"] = hashlib.sha256(lock_text.encode()).hexdigest() if lock_text else None
+    build["flavor"] = os.environ.get("PTKIT_FLAVOR")  # the image's own: one provenance.json serves both
     return {
         "schema": SCHEMA,
         "build": build,

@@ -91,14 +91,14 @@ def test_split_ref_handles_registry_ports():
 def test_plan_build_args_and_labels():
     plan = render.plan(CUDA, BuildInputs(base_image=BASE_IMAGE), PROV)
     args = plan.build_args()
-    assert args["FLAVOR"] == "cuda"
+    assert args["ACCEL"] == "cuda"
     assert args["BASE_IMAGE"] == BASE_IMAGE
     assert args["OCI_CREATED"] == "2026-11-27T12:00:00Z"
     assert args["OCI_REVISION"] == PROV.revision
     assert args["PTKIT_CUDA"] == CUDA.cuda
-    assert args["PTKIT_FLAVOR"] == "devel"
+    assert args["SOURCE_DATE_EPOCH"] == str(int(WHEN.timestamp()))  # the provenance's time, not the clock
     assert json.loads(plan.expected_json())["packages"]["torch"] == CUDA.torch
-    assert render.plan(CPU, BuildInputs(), PROV).build_args()["FLAVOR"] == "cpu"
+    assert render.plan(CPU, BuildInputs(), PROV).build_args()["ACCEL"] == "cpu"
     assert render.plan(CPU, BuildInputs(), PROV).base_image == CPU.base_image  # the matrix's, unless given
 
 

@@ -24,7 +24,7 @@ from .render import BuildPlan
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DOCKER_DIR = PACKAGE_DIR / "data" / "docker"  # the repository's docker/, shipped as package data
-IN_BUILD_SCRIPTS = ("check_install.py", "slim.py")
+IN_BUILD_SCRIPTS = ("check_install.py", "slim.py", "manifest.py")
 
 
 # --- build context ---------------------------------------------------------------------------
@@ -134,9 +134,12 @@ def _consume(stream: Iterable[dict[str, Any]], progress: Progress) -> str:
 
 def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, matrix_text: bytes) -> str:
     """One flavor of a variant's image from docker/Dockerfile."""
-    docker_api.ensure_image(api, plan.base_image, "make a local base with `ptkit base` and pass "
-                            "--base-image with the tag it prints")
+    from .repro.provenance import provenance_json
+
+    base = docker_api.ensure_image(api, plan.base_image, "make a local base with `ptkit base` and pass "
+                                   "--base-image with the tag it prints")
     files = {
+        "provenance.json": provenance_json(plan, base.id, inputs.lock),
         "requirements.txt": ("\n".join(plan.requirements) + "\n").encode(),
         "expected.json": plan.expected_json().encode(),
         **{name: (DOCKER_DIR / name).read_bytes() for name in IN_BUILD_SCRIPTS},

@@ -50,8 +50,14 @@ def git_revision(directory: Path) -> str:
 
 
 def provenance(matrix: Matrix) -> render.Provenance:
-    """Revision of the checkout the matrix lives in (ptkit's own, or a team's), and the build time."""
-    return render.Provenance(git_revision(matrix.path.resolve().parent), dt.datetime.now(dt.timezone.utc))
+    """Revision of the checkout the matrix lives in (ptkit's own, or a team's) and its commit time, so that two
+    builds of one commit label and byte-compile alike; an uncommitted tree gets the build time."""
+    from .repro.provenance import commit_time
+
+    where = matrix.path.resolve().parent
+    revision = git_revision(where)
+    committed = commit_time(where) if not revision.endswith("-dirty") else None
+    return render.Provenance(revision, committed or dt.datetime.now(dt.timezone.utc))
 
 
 def index_answers(url: str, ca_bundle: Path | None, timeout: float = 15) -> str | None:

@@ -28,7 +28,7 @@ DEFAULT_FLAVOR = "devel"
 @dataclass(frozen=True)
 class Provenance:
     revision: str  # git commit, '-dirty' appended for uncommitted trees, or 'unknown'
-    created: dt.datetime
+    created: dt.datetime  # the commit's time (reproducible builds), the build's for uncommitted trees
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,14 @@ class BuildPlan:
     tags: list[str] = field(default_factory=list)
     push_tags: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    created: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # SOURCE_DATE_EPOCH of the build
 
     def build_args(self) -> dict[str, str]:
         v = self.variant
         return {
             "BASE_IMAGE": self.base_image,
-            "FLAVOR": "cuda" if v.is_cuda else "cpu",
+            "ACCEL": "cuda" if v.is_cuda else "cpu",
+            "SOURCE_DATE_EPOCH": str(int(self.created.timestamp())),
             "INDEX_URL": self.index_url,
             "EXTRA_INDEX_URL": self.extra_index_url,
             "PTKIT_VARIANT": v.name,
@@ -58,7 +60,6 @@ class BuildPlan:
             "PTKIT_CUDA": v.cuda,
             "PTKIT_PYTHON": v.python,
             "PTKIT_SOURCE": v.source,
-            "PTKIT_FLAVOR": self.flavor,
             **{f"OCI_{key.upper()}": self.labels[f"org.opencontainers.image.{key}"]
                for key in ("source", "revision", "created", "version")},
             "OCI_BASE": self.base_image,
@@ -153,6 +154,7 @@ def plan(variant: Variant, inputs: BuildInputs, provenance: Provenance, *, flavo
         tags=all_tags,
         push_tags=push_tags,
         labels=labels(variant, provenance),
+        created=provenance.created,
     )
 
 

@@ -33,11 +33,12 @@ def source_date_epoch(created: dt.datetime) -> str:
 
 
 def provenance_json(plan: BuildPlan, base_image_id: str | None, lock: Path | None) -> bytes:
-    """provenance.json: one JSON object, keys sorted, so equal inputs give equal bytes (and equal layers)."""
+    """provenance.json: one JSON object, keys sorted, so equal inputs give equal bytes (and equal layers).
+
+    It holds nothing flavor-specific, so both flavors' builds send the same bytes and share the cache."""
     data = {
         "variant": plan.variant.name,
         "source": plan.variant.source,
-        "flavor": plan.flavor,
         "matrix": plan.variant.to_dict(),
         "revision": plan.labels.get(REVISION_LABEL, "unknown"),
         "created": plan.labels.get(CREATED_LABEL, "unknown"),

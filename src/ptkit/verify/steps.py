@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bench, drift, gpu, imports, numerics, runtime
+from . import bench, compile_check, drift, gpu, imports, numerics, runtime, smoke
 from .results import FAIL, PASS, SKIP, WARN, Report
 
 
@@ -64,8 +64,7 @@ def _benchmark(run: Run) -> None:
         result(*bench.verdict(run.report.benchmarks))
 
 
-# (name, step) in order. Wiring a new check is one line, e.g.
-#   ("compile", lambda run: compile_check.check_compile(run.report, run.torch, run.devices)),
+# (name, step) in order. Wiring a new check is one line.
 STEPS: list[tuple[str, Callable[[Run], None]]] = [
     ("build", lambda run: imports.check_build(run.report, run.torch)),
     ("expect-cuda-version", _expect_cuda_version),
@@ -75,6 +74,8 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
     ("shm", lambda run: runtime.check_shm(run.report)),
     ("dataloader", lambda run: runtime.check_dataloader(run.report)),
     ("threads", _threads),
+    ("smoke", lambda run: smoke.check_smoke(run.report, run.torch, run.devices)),
+    ("compile", lambda run: compile_check.check_compile(run.report, run.torch, run.devices, run.args.quick)),
     ("tutorial", _tutorial),
     ("benchmark", _benchmark),
 ]
