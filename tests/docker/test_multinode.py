@@ -11,49 +11,24 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
+from tests.test_slurm import slurm_cluster, submit  # the real Slurm daemons of tests/test_slurm.py
+from tests.utils.ptkit_cli import ROOT
+
 docker = pytest.importorskip("docker")
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.builds]
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-from test_slurm import slurm_cluster, submit  # noqa: E402 - the real Slurm daemons of tests/test_slurm.py
-
-BASE = "ptkit/base:bookworm"
-WHEELHOUSE = ROOT / ".cache" / "wheelhouse" / "cpu-tests"
-LOCK = ROOT / "locks" / "cpu.txt"
 LABEL = "ptkit.role=distributed"
 TIMEOUT = 20  # --collective-timeout of the fault test
 BOUND = TIMEOUT + 30  # the verifier's bound (timeout + 10 s) plus the runner's polling and cleanup
 
 
-def ptkit(*args: str, timeout: int = 1800) -> None:
-    proc = subprocess.run([sys.executable, "-m", "ptkit", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 @pytest.fixture(scope="module")
-def api():
-    client = docker.from_env(timeout=900)
-    client.ping()
-    yield client
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
-        c.remove(force=True)
-
-
-@pytest.fixture(scope="module")
-def build_options(api) -> list[str]:
-    """Offline build inputs, as the main Docker tests use: the Debian base image and the cpu wheelhouse."""
-    try:
-        api.images.get(BASE)
-    except docker.errors.ImageNotFound:
-        ptkit("base", "--tag", BASE)
-    ptkit("wheelhouse", "cpu", str(WHEELHOUSE), "--packages", "torch numpy", "--lock", str(LOCK))
-    return ["--base-image", BASE, "--wheelhouse", str(WHEELHOUSE), "--packages", "torch numpy", "--lock", str(LOCK)]
+def build_options(builds, image_under_test) -> list[str]:
+    """The offline build options of the image under test, built once by its session (cached layers after)."""
+    return builds.options(image_under_test.variant)
 
 
 def leftovers(api) -> list[str]:
