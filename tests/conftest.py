@@ -7,11 +7,15 @@ never a conftest). The Docker fixtures are in tests/docker/conftest.py.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from ptkit.matrix import UnknownVariant
 from tests.utils import matrix_facts
-from tests.utils.ptkit_cli import EVIDENCE
+from tests.utils.ptkit_cli import EVIDENCE, ROOT
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,3 +49,32 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def torch():
     return pytest.importorskip("torch")
+
+
+# ptkit as a user installs it: a wheel built from this checkout, in fresh venvs outside the repository.
+@pytest.fixture(scope="session")
+def ptkit_wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
+                    "-w", str(out)], check=True, capture_output=True, timeout=300)
+    return next(out.glob("ptkit-*.whl"))
+
+
+@pytest.fixture(scope="session")
+def installed(ptkit_wheel, tmp_path_factory) -> Path:
+    """A venv with nothing but the wheel (the matrix and render steps need only the standard library)."""
+    venv = tmp_path_factory.mktemp("venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([venv / "bin" / "pip", "install", "-q", "--no-deps", str(ptkit_wheel)], check=True,
+                   capture_output=True, timeout=300)
+    return venv
+
+
+@pytest.fixture(scope="session")
+def installed_with_deps(ptkit_wheel, tmp_path_factory) -> Path:
+    """A venv with the wheel and its host dependencies (the Docker SDK, rich, ...) from the package index."""
+    venv = tmp_path_factory.mktemp("venv-host")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([venv / "bin" / "pip", "install", "-q", f"ptkit[host] @ {ptkit_wheel.as_uri()}"], check=True,
+                   capture_output=True, timeout=900)
+    return venv

@@ -5,31 +5,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def ptkit_wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(ROOT),
-                    "-w", str(out)], check=True, capture_output=True, timeout=300)
-    return next(out.glob("ptkit-*.whl"))
-
-
-@pytest.fixture(scope="session")
-def installed(ptkit_wheel, tmp_path_factory) -> Path:
-    """A venv with nothing but the wheel (the matrix and render steps need only the standard library)."""
-    venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([venv / "bin" / "pip", "install", "-q", "--no-deps", str(ptkit_wheel)], check=True,
-                   capture_output=True, timeout=300)
-    return venv
 
 
 def run_tool(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,107 @@
+"""The pipeline's promises with a real engine: every verifier flag reaches the container through
+`--image`, a verifier that outruns its time-out is reported as one, a team image builds with no index
+at all (from the wheelhouse), and ptkit installed from its wheel, outside the repository, builds and
+verifies an image."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ptkit import cli, container, docker_api, pipeline
+from ptkit.verify import cli as verify_cli
+from tests.utils.docker_helpers import container_ids, derived_image
+from tests.utils.ptkit_cli import run_ptkit
+
+docker = pytest.importorskip("docker")
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port: an index cut off
+
+
+def test_a_new_verifier_flag_arrives_in_the_container_through_image(api, image_under_test, tmp_path, monkeypatch,
+                                                                       created_images):
+    # A verifier that knows one more flag: the host's parser (in-process) and the copy injected into the image.
+    canary = ("    parser.add_argument('--canary', metavar='WORD', help='a flag added after to_argv was written')\n")
+    copy = tmp_path / "verify"
+    shutil.copytree(container.VERIFY_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    source = (copy / "cli.py").read_text()
+    anchor = "def add_verify_args(parser: argparse.ArgumentParser) -> None:\n"
+    assert anchor in source
+    (copy / "cli.py").write_text(source.replace(anchor, anchor + canary))
+    original = verify_cli.add_verify_args
+
+    def with_canary(parser: argparse.ArgumentParser) -> None:
+        original(parser)
+        parser.add_argument("--canary", metavar="WORD")
+
+    monkeypatch.setattr(verify_cli, "add_verify_args", with_canary)
+    # A foreign image (no ptkit labels): the host injects the verifier copy instead of using the baked-in one.
+    vendor = derived_image(api, image_under_test.tag, "ptkit-test/vendor-canary:latest",
+                           "rm -rf /opt/ptkit /opt/venv/bin/ptkit",
+                           ["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'], created_images)
+    args = cli.build_parser().parse_args(["verify", "--image", vendor, "--quick", "--canary", "tweet"])
+    argv = verify_cli.to_argv(args)
+    assert argv[argv.index("--canary") + 1] == "tweet"
+    report = pipeline.verify_in_container(docker_api.client(), vendor, argv, gpu="no", verifier=copy)
+    assert "--canary" in report.invocation, report.invocation
+    assert report.invocation[report.invocation.index("--canary") + 1] == "tweet"
+
+
+def test_a_verifier_past_its_time_out_is_a_time_out_and_leaves_no_container(api, image_under_test):
+    proc = run_ptkit("verify", "--image", image_under_test.tag, "--timeout", "2")  # the full run takes longer
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "timed out after 2 s" in last, last
+    assert "Docker engine connection failed" not in proc.stderr
+    assert not container_ids(api, label="ptkit.role=verify")
+
+
+@pytest.mark.builds
+def test_a_team_image_builds_from_the_wheelhouse_with_every_index_cut_off(api, image_under_test, builds,
+                                                                          tmp_path, created_images):
+    v = image_under_test.variant
+    # A wheelhouse holding the variant's wheels (hard links: no copy of GBs) and a team package.
+    wheels = tmp_path / "wheelhouse"
+    wheels.mkdir()
+    for wheel in builds.wheelhouse(v).glob("*.whl"):
+        os.link(wheel, wheels / wheel.name)
+    project = tmp_path / "probe"
+    (project / "ptkit_team_probe").mkdir(parents=True)
+    (project / "ptkit_team_probe" / "__init__.py").write_text("ANSWER = 42\n")
+    (project / "pyproject.toml").write_text('[project]\nname = "ptkit-team-probe"\nversion = "1.0"\n'
+                                            '[build-system]\nrequires = ["setuptools"]\n'
+                                            'build-backend = "setuptools.build_meta"\n')
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(project),
+                    "-w", str(wheels)], check=True, capture_output=True, timeout=300)
+    reqs = tmp_path / "team.txt"
+    reqs.write_text("ptkit-team-probe==1.0\n")
+    tag = f"ptkit-test/team-offline:{v.image_name}"
+    options = [o.replace(str(builds.wheelhouse(v)), str(wheels)) for o in builds.options(v)]
+    proc = run_ptkit("build", v.name, "--flavor", "devel", *options, "--index-url", DEAD_INDEX,
+                     "--team-index-url", DEAD_INDEX, "--extra-requirements", str(reqs), "--tag", tag)
+    created_images.append(tag)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = api.containers.run(tag, ["-c", "import ptkit_team_probe as p; print(p.ANSWER, p.__file__)"],
+                             entrypoint=["python"], remove=True, labels={"ptkit.role": "test"}).decode()
+    assert out.startswith("42 /opt/team/"), out
+
+
+@pytest.mark.builds
+def test_ptkit_installed_from_its_wheel_builds_and_verifies_an_image(installed_with_deps, image_under_test, builds,
+                                                                     tmp_path):
+    v = image_under_test.variant
+    ptkit = installed_with_deps / "bin" / "ptkit"
+    env = {k: val for k, val in os.environ.items() if k not in ("PTKIT_MATRIX", "PYTHONPATH")}
+    work = tmp_path / "empty"
+    work.mkdir()
+    proc = subprocess.run([str(ptkit), "check", v.name, "--flavor", "runtime", *builds.options(v)], cwd=work,
+                          capture_output=True, text=True, timeout=1800, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (work / "reports" / f"{v.image_name}-runtime.json").is_file()
+    assert Path(ptkit).resolve().is_relative_to(installed_with_deps)
