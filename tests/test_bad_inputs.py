@@ -33,7 +33,7 @@ def command_line(row: BadInput, tmp: Path) -> list[str]:
             path.write_text(text.replace(old, new, 1))
             word = str(path)
         words.append(word.format(tmp=tmp, file=tmp / "file", dir=tmp / "dir", wheels=tmp / "wheels",
-                                 long="a" * 300))
+                                 long="a" * 300, empty=""))
     return words
 
 
@@ -85,3 +85,15 @@ def test_the_table_has_at_least_forty_rows_and_every_special_row_has_its_test():
     for row in ROWS:
         if row.special:
             assert row.special in names, f"no test named {row.special}"
+
+
+def test_a_full_disk_during_a_wheelhouse_download_is_one_line(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare (util-linux) to mount a small tmpfs")
+    row = next(r for r in ROWS if r.special == "test_a_full_disk_during_a_wheelhouse_download_is_one_line")
+    lock = ROOT / "locks" / f"{bad_inputs.CPU}.txt"
+    script = (f"mount -t tmpfs -o size=16m tmpfs {tmp_path} && exec {sys.executable} -m ptkit wheelhouse "
+              f"{bad_inputs.CPU} {tmp_path}/wheels --lock {lock}")
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert_one_line(proc, row)

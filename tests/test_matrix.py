@@ -177,3 +177,8 @@ def test_nox_rejects_unknown_sessions_with_the_valid_names():
     for v in matrix_facts.MATRIX.variants.values():
         tags = f"images,{'cuda' if v.is_cuda else 'cpu'}"
         assert f"- {v.name} [{tags}] -> build ptkit:{v.name} and ptkit:{v.name}-runtime (torch {v.torch}" in listing
+
+
+def test_the_readme_shows_the_current_matrix():
+    table = run_ptkit("matrix").stdout
+    assert f"```\n{table}```" in (ROOT / "README.md").read_text(), "README out of date: paste `ptkit matrix`"

@@ -203,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except PtkitError as exc:
-        return _fail(args, str(exc), 143 if _TERMINATED else exc.exit_code)
+        if _TERMINATED:  # the cleanup after SIGTERM raised its own "interrupted": say what really happened
+            return _fail(args, f"terminated (SIGTERM); {exc}", 143, prefix="")
+        return _fail(args, str(exc), exc.exit_code)
     except BrokenPipeError:  # `ptkit matrix | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -35,14 +35,10 @@ def wheelhouse(
     for extra in filter(None, [extra_index_url, variant.index_url if use_variant_index else None]):
         cmd += ["--extra-index-url", extra]
     wanted = ["--no-deps", "--require-hashes", "-r", str(lock)] if lock else requirements
-    print(f"$ pip download {' '.join(wanted)} -> {dest}", file=sys.stderr)
     proc = subprocess.run([*cmd, *wanted], capture_output=True, text=True)
     if proc.returncode != 0:
-        errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")]
-        lines = [ln for ln in errors if "Could not find" in ln or "No matching" in ln] or errors[-1:] or [
-            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"]
-        hint = "" if use_variant_index else f" (try --use-variant-index to add {variant.index_url})"
-        raise PtkitError(f"pip download failed: {' '.join(lines)[:300]}{hint}")
+        raise PtkitError(download_failure(proc.stderr, proc.returncode, dest,
+                                          "" if use_variant_index else variant.index_url))
     # Lock what pip chose this time, not whatever else an older run left in the folder.
     files = [Path(f) for f in re.findall(r"^\s*(?:Saved|File was already downloaded) (.+?)\s*$", proc.stdout, re.M)]
     if not files:
@@ -53,6 +49,18 @@ def wheelhouse(
     out.write_text(lock_text(entries, f"`ptkit wheelhouse` for variant {variant.image_name}: {what}, "
                                       f"python {variant.python}"))
     return out
+
+
+def download_failure(stderr: str, code: int, dest: Path, variant_index: str) -> str:
+    """pip's reason in one line: what it could not find, else the OS error that ended it, else its last line."""
+    lines = stderr.strip().splitlines()
+    os_error = next((ln for ln in reversed(lines) if re.match(r"^(OSError|IOError|PermissionError)\b", ln)), None)
+    if os_error:  # a full disk, a read-only destination: the user's to fix, no index to blame
+        return f"pip download into {dest} failed: {os_error.split(': ', 1)[-1]}"
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    found = [ln for ln in errors if "Could not find" in ln or "No matching" in ln] or errors[-1:] or lines[-1:]
+    hint = f" (try --use-variant-index to add {variant_index})" if variant_index else ""
+    return f"pip download failed: {' '.join(found)[:300] or f'exit {code}'}{hint}"
 
 
 def sha256_file(path: Path) -> str:

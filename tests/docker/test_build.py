@@ -41,7 +41,9 @@ def test_rebuild_reuses_the_heavy_layers(api, image_under_test, builds):
     before = api.images.get(image_under_test.tag).attrs["RootFS"]["Layers"]
     proc = run_ptkit("build", v.name, *builds.options(v))
     assert proc.returncode == 0, proc.stderr
-    after = api.images.get(json.loads(proc.stdout)["image_id"]).attrs["RootFS"]["Layers"]
+    devel = json.loads(proc.stdout)[0]  # the flavor ptkit:VARIANT names comes first
+    assert devel["flavor"] == "devel"
+    after = api.images.get(devel["image_id"]).attrs["RootFS"]["Layers"]
     # base, python3, venv and user layers are the cached ones; only ptkit's own layers may change.
     assert after[:4] == before[:4]
     assert len(after) == len(before)
@@ -61,8 +63,13 @@ def test_build_failure_shows_the_log_tail(api, image_under_test, builds, tmp_pat
     assert not container_ids(api, status="exited"), "intermediate container left"
 
 
+# A file:// index is not probed before the build (nothing to reach): these two get as far as the daemon.
+OFFLINE_INDEX = ("--index-url", "file:///nonexistent/simple")
+
+
 def test_no_daemon_is_one_line_with_how_to_start(variant_under_test):
-    proc = run_ptkit("build", variant_under_test.name, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    proc = run_ptkit("build", variant_under_test.name, *OFFLINE_INDEX,
+                     env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "no Docker daemon answers" in proc.stderr
@@ -70,7 +77,7 @@ def test_no_daemon_is_one_line_with_how_to_start(variant_under_test):
 
 
 def test_unpullable_base_suggests_ptkit_base(api, variant_under_test):
-    proc = run_ptkit("build", variant_under_test.name, "--base-image", "registry.invalid/nothing:1")
+    proc = run_ptkit("build", variant_under_test.name, *OFFLINE_INDEX, "--base-image", "registry.invalid/nothing:1")
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert "cannot be pulled" in proc.stderr
@@ -82,20 +89,24 @@ def test_unpullable_base_suggests_ptkit_base(api, variant_under_test):
 # down a dead end (a full rebuild).
 @pytest.mark.builds
 @pytest.mark.runs_last
-def test_ctrl_c_during_build_leaves_no_container(api, image_under_test, builds):
+@pytest.mark.parametrize(("signum", "code", "says"), [(signal.SIGINT, 130, "interrupted"),
+                                                     (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_signal_during_a_build_leaves_no_container(api, image_under_test, builds, signum, code, says):
     v = image_under_test.variant
     before = container_ids(api)
-    proc = start_ptkit("build", v.name, "--no-cache", *builds.options(v))
+    proc = start_ptkit("build", v.name, "--no-cache", "--flavor", "runtime", *builds.options(v))
     try:
         # Interrupt while a RUN step's container exists.
         assert wait_for(lambda: container_ids(api) - before, 180)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=120)
     finally:  # never leave a build running to retag the image under later tests
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, err
-    assert "build interrupted" in err
+    assert proc.returncode == code, err
+    last = err.strip().splitlines()[-1]
+    assert says in last, last
+    assert "build interrupted" in last, last
     assert "Traceback" not in err
     assert wait_for(lambda: not (container_ids(api) - before), 60)

@@ -117,13 +117,15 @@ def test_verify_image_brings_the_verifier_to_a_foreign_image(api, image_under_te
     assert torch in matrix_facts.torch_versions(image_under_test.variant)
 
 
-def test_ctrl_c_during_verify_leaves_no_container(api, image_under_test):
+@pytest.mark.parametrize(("signum", "code", "says"), [(signal.SIGINT, 130, "interrupted"),
+                                                     (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_a_signal_during_verify_image_leaves_no_container(api, image_under_test, signum, code, says):
     proc = start_ptkit("verify", "--image", image_under_test.tag)
     running = lambda: container_ids(api, label="ptkit.role=verify", status="running")  # noqa: E731
     assert wait_for(running, 60)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err
+    assert proc.returncode == code, err
+    assert says in err.strip().splitlines()[-1], err
     assert "Traceback" not in err
     assert not container_ids(api, label="ptkit.role=verify")

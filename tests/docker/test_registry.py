@@ -4,6 +4,9 @@ FROM the variant image. They need to build, so they are skipped when --image is 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -61,8 +64,16 @@ def test_team_image_extends_ptkit_without_reinstalling_torch(api, image_under_te
     v = image_under_test.variant
     reqs = tmp_path / "requirements.txt"
     reqs.write_text("six==1.17.0\n")
+    # One wheelhouse serves the variant and the team (hard links: no copy of GBs), plus the team's wheel.
+    wheels = tmp_path / "wheelhouse"
+    wheels.mkdir()
+    for wheel in builds.wheelhouse(v).glob("*.whl"):
+        os.link(wheel, wheels / wheel.name)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "six==1.17.0", "-d", str(wheels)],
+                   check=True, capture_output=True, timeout=300)
+    options = [o.replace(str(builds.wheelhouse(v)), str(wheels)) for o in builds.options(v)]
     tag = f"ptkit-test/team:{v.name}"
-    proc = run_ptkit("build", v.name, *builds.options(v), "--extra-requirements", str(reqs), "--tag", tag)
+    proc = run_ptkit("build", v.name, "--flavor", "devel", *options, "--extra-requirements", str(reqs), "--tag", tag)
     created_images.append(tag)
     record_evidence(proc.stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -4,7 +4,8 @@ never a traceback) and the exit code. The README's table is rendered from these 
 
 Placeholders: {tmp} a fresh temporary folder, {file} a file in it, {dir} an empty sub-folder, {wheels} a
 folder with one (empty) wheel file, {matrix:EDIT} a copy of the repository matrix with EDIT applied (see
-MATRIX_EDITS), {long} a 300-character name. Rows with `special` are run by the named test, not the table's.
+MATRIX_EDITS), {long} a 300-character name, {empty} an empty argument. Rows with `special` are run by the
+named test, not the table's.
 """
 
 from __future__ import annotations
@@ -80,6 +81,24 @@ ROWS: tuple[BadInput, ...] = (
     BadInput(f"check {CPU} --gpu maybe", "argument --gpu: invalid choice: 'maybe'", 2),
     BadInput("frobnicate", "invalid choice: 'frobnicate'", 2),
     BadInput("verify --bogus", "unrecognized arguments: --bogus", 2),
+    BadInput("verify --expect-cuda-version 13", "expected a CUDA version X.Y such as 12.8, got '13'", 2),
+    BadInput("verify --expect-cuda-version abc", "got 'abc'", 2),
+    BadInput("verify --expect-cuda-version {empty}", "got ''", 2, why="an empty value"),
+    BadInput("verify --quick --expect-cuda", "ptkit verify: FAIL: cuda: no GPU visible", 1,
+             why="on a host without one"),
+    BadInput("verify --quick --report /proc/x.json", "could not write the report to /proc/x.json", 1,
+             why="the full results still print"),
+    BadInput("verify --quick --report {dir}", "could not write the report", 1, why="a folder"),
+    BadInput("bench --size -5", "argument --size: expected a whole number of at least 1, got '-5'", 2),
+    BadInput("bench --size 0", "got '0'", 2),
+    BadInput("bench --device tpu", "argument --device: expected cpu, cuda, cuda:N, all or auto, got 'tpu'", 2),
+    BadInput("bench --device cpu:1", "got 'cpu:1'", 2),
+    BadInput("bench --device {empty}", "argument --device: expected cpu, cuda, cuda:N, all or auto, got ''", 2),
+    BadInput("bench --device cuda:7", "--device cuda:7: no usable GPU", 1, why="on a host without one"),
+    BadInput("bench --min-time -1", "argument --min-time: expected a positive number of seconds, got '-1'", 2),
+    BadInput("bench --min-time nan", "got 'nan'", 2),
+    BadInput("bench --device cpu --dtype fp32 --size 200000", "the benchmark failed on cpu: RuntimeError", 1,
+             why="a size that runs out of memory"),
     BadInput(f"build {CPU} --wheelhouse {{wheels}}", "no Docker daemon answers at unix:///nonexistent/docker.sock",
              1, why="DOCKER_HOST pointing nowhere", env=(("DOCKER_HOST", "unix:///nonexistent/docker.sock"),)),
     BadInput(f"build {CPU} --index-url file:///nonexistent", "permission denied on the Docker socket", 1,
@@ -87,9 +106,9 @@ ROWS: tuple[BadInput, ...] = (
     BadInput("verify --image ptkit-none/such:1", "cannot be pulled", 1, docker=True),
     BadInput("verify --image Bad::Ref", "Bad::Ref", 1, docker=True, why="an invalid image reference"),
     BadInput(f"build {CPU} (SIGTERM while it builds)", "terminated (SIGTERM)", 143, docker=True,
-             special="test_sigterm_during_a_build_leaves_no_container"),
+             special="test_a_signal_during_a_build_leaves_no_container"),
     BadInput("verify --image IMAGE (SIGTERM while it runs)", "terminated (SIGTERM)", 143, docker=True,
-             special="test_sigterm_during_verify_image_leaves_no_container"),
+             special="test_a_signal_during_verify_image_leaves_no_container"),
     BadInput(f"wheelhouse {CPU} DIR (DIR on a full 16 MiB tmpfs)", "No space left on device", 1,
              special="test_a_full_disk_during_a_wheelhouse_download_is_one_line"),
 )
@@ -98,7 +117,7 @@ ROWS: tuple[BadInput, ...] = (
 def markdown() -> str:
     lines = ["| `ptkit ...` | what you see on stderr (one line) | exit |", "| --- | --- | --- |"]
     for row in ROWS:
-        command = row.command.replace("{long}", "aaa…(300)").replace("|", "\\|")
+        command = row.command.replace("{long}", "aaa…(300)").replace("{empty}", "''").replace("|", "\\|")
         note = f" ({row.why})" if row.why else ""
         lines.append(f"| `{command}`{note} | `{row.sees}` | {row.code} |")
     return "\n".join(lines) + "\n"
