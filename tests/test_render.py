@@ -43,7 +43,7 @@ def test_packages_without_torch_or_with_a_missing_release_are_refused():
         render.requirements(v, ["torch", "torchaudio"])
 
 
-PROV = render.Provenance("0123456789abcdef", WHEN)
+PROV = render.Provenance("0123456789abcdef", WHEN, source_time=WHEN - dt.timedelta(days=1))
 REGISTRY = "localhost:5000/team/pytorch"
 
 
@@ -96,7 +96,7 @@ def test_plan_build_args_and_labels():
     assert args["OCI_CREATED"] == "2026-11-27T12:00:00Z"
     assert args["OCI_REVISION"] == PROV.revision
     assert args["PTKIT_CUDA"] == CUDA.cuda
-    assert args["SOURCE_DATE_EPOCH"] == str(int(WHEN.timestamp()))  # the provenance's time, not the clock
+    assert args["SOURCE_DATE_EPOCH"] == str(int(PROV.source_time.timestamp()))  # the commit's time, not the clock
     assert json.loads(plan.expected_json())["packages"]["torch"] == CUDA.torch
     assert render.plan(CPU, BuildInputs(), PROV).build_args()["ACCEL"] == "cpu"
     assert render.plan(CPU, BuildInputs(), PROV).base_image == CPU.base_image  # the matrix's, unless given

@@ -56,8 +56,11 @@ def provenance(matrix: Matrix) -> render.Provenance:
 
     where = matrix.path.resolve().parent
     revision = git_revision(where)
-    committed = commit_time(where) if not revision.endswith("-dirty") else None
-    return render.Provenance(revision, committed or dt.datetime.now(dt.timezone.utc))
+    committed = commit_time(where)
+    created = committed if committed and not revision.endswith("-dirty") else dt.datetime.now(dt.timezone.utc)
+    if committed is None:
+        return render.Provenance(revision, created)
+    return render.Provenance(revision, created, source_time=committed)
 
 
 def index_answers(url: str, ca_bundle: Path | None, timeout: float = 15) -> str | None:

@@ -29,6 +29,9 @@ DEFAULT_FLAVOR = "devel"
 class Provenance:
     revision: str  # git commit, '-dirty' appended for uncommitted trees, or 'unknown'
     created: dt.datetime  # the commit's time (reproducible builds), the build's for uncommitted trees
+    # SOURCE_DATE_EPOCH: HEAD's commit time even for a dirty tree (the clock would make every build cold:
+    # it is a build arg of the venv stages), the epoch outside a git checkout.
+    source_time: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -45,14 +48,14 @@ class BuildPlan:
     tags: list[str] = field(default_factory=list)
     push_tags: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
-    created: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # SOURCE_DATE_EPOCH of the build
+    source_time: dt.datetime = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)  # SOURCE_DATE_EPOCH
 
     def build_args(self) -> dict[str, str]:
         v = self.variant
         return {
             "BASE_IMAGE": self.base_image,
             "ACCEL": "cuda" if v.is_cuda else "cpu",
-            "SOURCE_DATE_EPOCH": str(int(self.created.timestamp())),
+            "SOURCE_DATE_EPOCH": str(int(self.source_time.timestamp())),
             "INDEX_URL": self.index_url,
             "EXTRA_INDEX_URL": self.extra_index_url,
             "PTKIT_VARIANT": v.name,
@@ -154,7 +157,7 @@ def plan(variant: Variant, inputs: BuildInputs, provenance: Provenance, *, flavo
         tags=all_tags,
         push_tags=push_tags,
         labels=labels(variant, provenance),
-        created=provenance.created,
+        source_time=provenance.source_time,
     )
 
 
