@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.utils import bad_inputs
 from ptkit.inputs import UV_VERSION
+from tests.utils import bad_inputs
 from tests.utils.bad_inputs import ROWS, BadInput
 from tests.utils.ptkit_cli import ROOT
 
