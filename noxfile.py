@@ -4,6 +4,7 @@
     nox -s cpu -- --base-image "$(ptkit base --if-missing)" --wheelhouse .cache/wheelhouse/cpu
     nox -s cuda130 -- --wheelhouse DIR
     nox -t images                # every variant (tags: images, cpu, cuda)
+    nox -s matrix -- [--variants cuda124 cpu] [--base-image IMG]   # every PyPI-served image, disk bounded
 
 A variant session builds ptkit:<variant> (devel) and ptkit:<variant>-runtime through the Docker SDK,
 runs the verifier in a container of each (GPUs attached when the host has the NVIDIA runtime),
@@ -36,7 +37,7 @@ def _load() -> matrix.Matrix | None:
 
 
 MATRIX = _load()
-SESSIONS = ["lint", "tests", "distributed", *(MATRIX.variants if MATRIX else ())]
+SESSIONS = ["lint", "tests", "distributed", "matrix", *(MATRIX.variants if MATRIX else ())]
 
 
 @nox.session
@@ -60,6 +61,16 @@ def tests(session: nox.Session) -> None:
 
 
 nox.session(name="distributed", tags=["cluster"])(distributed_session)
+
+
+@nox.session(name="matrix")
+def matrix_session(session: nox.Session) -> None:
+    """every PyPI-served image built and verified in turn, disk bounded: docs/evidence/matrix/RUN.md
+
+    benchmarks/matrix_run.py does it (runtime flavor, each image removed before the next; times, sizes, peak disk).
+    """
+    session.install("-e", ".[host]")
+    session.run("python", str(ROOT / "benchmarks" / "matrix_run.py"), *session.posargs)
 
 
 def _variant_session(variant: matrix.Variant) -> None:

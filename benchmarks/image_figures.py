@@ -1,21 +1,23 @@
 """Image figures, measured on this host: size, cold build, rebuild after touching ptkit, verify wall time.
 
     python benchmarks/image_figures.py [--base-image IMG] [--wheelhouse DIR] [--packages "torch numpy"]
-                                       [--skip-cold] [--cuda-image ptkit:cuda130]
+                                       [--skip-cold] [--cuda-image ptkit:cuda130] [--cuda-wheelhouse DIR]
 
 Defaults match scripts/main.sh (local base image, local wheelhouse, torch + numpy). The cold build
 uses --no-cache. The "touch" is a throwaway file added to the ptkit package for one rebuild, as an
 edit to the verifier would be. If a CUDA image exists it reports its size and checks it for
 duplicate shared libraries. Flavors: the devel (ptkit:VARIANT) and runtime (ptkit:VARIANT-runtime)
-sizes of cpu and cuda130 where built, the cost of compile support (devel - runtime), and a naive
-single-stage image with compile support (apt g++ python3-dev, pip install, no slimming) for scale.
+sizes of cpu and cuda130 where built, the cost of compile support (devel - runtime), and per variant
+(cpu, and cuda130 with --cuda-wheelhouse) a naive single-stage image with compile support (apt g++
+python3-dev, pip install of the wheelhouse's lock, no slimming) beside ptkit's devel image, for scale.
+With --cuda-wheelhouse, ptkit:cuda130 is built with --no-cache twice from it, with pip and then with uv
+(the default installer, so ptkit:cuda130 is left as uv built it), and the uv/pip time ratio printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,8 +26,10 @@ import time
 import timeit
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.utils.registry: the throwaway registry the Docker tests use too
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
 LIST_LIBS = r"""
 import collections, hashlib, json, os, sys
@@ -74,31 +78,52 @@ def python_loop_s() -> float:
     return min(timeit.timeit(code, number=1) for _ in range(3))
 
 
-NAIVE_TAG = "ptkit-figures/naive:cpu"
-# What a user would write for torch.compile on the CPU: one stage, the compiler and headers from apt.
+NAIVE_TAG = "ptkit-figures/naive:{variant}"
+# What a user would write for torch.compile: one stage, the compiler and headers from apt, the variant's
+# lock (the wheelhouse's requirements.lock, as `ptkit wheelhouse` writes it) installed by pip.
 NAIVE_DOCKERFILE = """FROM {base}
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-dev g++ openssl \\
  && rm -rf /var/lib/apt/lists/*
 COPY . /wheelhouse/
-RUN python3 -m venv /opt/venv \\
- && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheelhouse {packages} && rm -rf /wheelhouse
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheelhouse \\
+    --require-hashes --no-deps -r /wheelhouse/requirements.lock && rm -rf /wheelhouse
 """
 
 
-def naive_image_gb(base: str, wheelhouse: str, packages: str) -> float:
-    """Build the naive single-stage image from the wheelhouse (offline), measure it, remove it.
-    Its wheelhouse COPY layer is not counted: a user installing from PyPI would not have it."""
+def naive_image_gb(base: str, wheelhouse: str, variant: str) -> float:
+    """Build the variant's naive single-stage image from its wheelhouse (offline), measure it, remove it.
+    Its wheelhouse COPY layer is not counted: a user installing from an index would not have it."""
+    tag = NAIVE_TAG.format(variant=variant)
     with tempfile.TemporaryDirectory(prefix="ptkit-naive-") as tmp:
         dockerfile = Path(tmp) / "Dockerfile"
-        dockerfile.write_text(NAIVE_DOCKERFILE.format(base=base, packages=packages))
-        run(["docker", "build", "-q", "-t", NAIVE_TAG, "-f", str(dockerfile), wheelhouse])
+        dockerfile.write_text(NAIVE_DOCKERFILE.format(base=base))
+        run(["docker", "build", "-q", "-t", tag, "-f", str(dockerfile), wheelhouse])
     try:
         import docker
 
-        history = docker.from_env().api.history(NAIVE_TAG)
-        return size(NAIVE_TAG) - next(layer["Size"] for layer in history if "COPY dir:" in layer["CreatedBy"]) / 1e9
+        history = docker.from_env().api.history(tag)
+        return size(tag) - next(layer["Size"] for layer in history if "COPY dir:" in layer["CreatedBy"]) / 1e9
     finally:
-        subprocess.run(["docker", "rmi", NAIVE_TAG], capture_output=True)
+        subprocess.run(["docker", "rmi", tag], capture_output=True)
+
+
+def naive_figures(base: str, wheelhouses: dict[str, str]) -> dict[str, dict[str, float]]:
+    """{variant: {naive_gb, ptkit_gb, ratio}}: ptkit's devel image (compile support too) against the naive one."""
+    out = {}
+    for variant, wheelhouse in wheelhouses.items():
+        naive, ptkit = naive_image_gb(base, wheelhouse, variant), size(f"ptkit:{variant}")
+        out[variant] = {"naive_gb": round(naive, 3), "ptkit_gb": round(ptkit, 3), "ratio": round(ptkit / naive, 2)}
+    return out
+
+
+def installer_builds(base: str, wheelhouse: str) -> dict[str, float]:
+    """Wall seconds of a --no-cache build of ptkit:cuda130 from the wheelhouse and its lock, with pip, then uv."""
+    build = [sys.executable, "-m", "ptkit", "build", "cuda130", "--no-cache", "--base-image", base,
+             "--wheelhouse", wheelhouse, "--lock", str(ROOT / "locks" / "cuda130.txt")]
+    pip_s = run([*build, "--installer", "pip"])
+    uv_s = run([*build, "--installer", "uv"])
+    return {"cuda130_no_cache_build_pip_s": round(pip_s, 1), "cuda130_no_cache_build_uv_s": round(uv_s, 1),
+            "cuda130_no_cache_build_s": round(uv_s, 1), "cuda130_uv_pip_ratio": round(uv_s / pip_s, 2)}
 
 
 def flavor_sizes(variants: tuple[str, ...] = ("cpu", "cuda130")) -> dict[str, dict[str, float]]:
@@ -112,12 +137,15 @@ def flavor_sizes(variants: tuple[str, ...] = ("cpu", "cuda130")) -> dict[str, di
     return out
 
 
-def print_flavors(figures: dict[str, object]) -> None:
-    for variant, f in figures["flavors"].items():  # type: ignore[union-attr]
+def print_flavors(figures: dict[str, Any]) -> None:
+    for variant, f in figures["flavors"].items():
         print(f"ptkit:{variant} flavors               : devel {f['devel_gb']:.3f} GB, "
               f"runtime {f['runtime_gb']:.3f} GB, compile support {f['compile_cost_mb']:.0f} MB")
     if "naive_cpu_image_gb" in figures:
         print(f"naive single-stage cpu image, g++   : {figures['naive_cpu_image_gb']:.3f} GB (no wheelhouse layer)")
+    for variant, f in figures.get("naive", {}).items():
+        print(f"ptkit:{variant} / naive single-stage    : {f['ptkit_gb']:.3f} GB / {f['naive_gb']:.3f} GB "
+              f"= {f['ratio']:.2f}")
 
 
 def size(image: str) -> float:
@@ -139,51 +167,41 @@ def layers(image: str) -> list[tuple[str, float]]:
 
 def compressed_gb(image: str) -> float:
     """Push to a throwaway registry on loopback and add up the manifest: the size a registry shows."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory(prefix="ptkit-figures-") as tmp:
-        config = Path(tmp) / "config.yml"
-        config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
-                          f"http:\n  addr: 127.0.0.1:{port}\n")
-        registry = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
-        ref = f"localhost:{port}/figures/image:measure"
-        try:
-            time.sleep(1)
-            run(["docker", "tag", image, ref])
-            run(["docker", "push", ref])
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/figures/image/manifests/measure", headers={
-                "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                manifest = json.load(resp)
-        finally:
-            subprocess.run(["docker", "rmi", ref], capture_output=True)
-            registry.terminate()
-            registry.wait(timeout=20)
+    import docker
+    from tests.utils.registry import LocalRegistry
+
+    with LocalRegistry(docker.from_env()) as reg:  # on exit: registry stopped, storage and its tags removed
+        ref = f"{reg.host}/figures/image:measure"
+        run(["docker", "tag", image, ref])
+        run(["docker", "push", ref])
+        req = urllib.request.Request(f"http://127.0.0.1:{reg.port}/v2/figures/image/manifests/measure", headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            manifest = json.load(resp)
     return (manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"])) / 1e9
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", default="ptkit/base:bookworm")
     parser.add_argument("--wheelhouse", default=str(ROOT / ".cache/wheelhouse/cpu"))
     parser.add_argument("--packages", default="torch numpy")
     parser.add_argument("--skip-cold", action="store_true", help="do not time a --no-cache build")
     parser.add_argument("--cuda-image", default="ptkit:cuda130")
-    parser.add_argument("--skip-naive", action="store_true", help="do not build the naive single-stage image")
+    parser.add_argument("--skip-naive", action="store_true", help="do not build the naive single-stage images")
     parser.add_argument("--compressed", action="store_true",
                         help="also measure the CUDA image's compressed (registry) size by a local push")
     parser.add_argument("--cuda-wheelhouse", metavar="DIR",
-                        help="first build ptkit:cuda130 with --no-cache from DIR and locks/cuda130.txt, timed")
-    args = parser.parse_args()
+                        help="first build ptkit:cuda130 with --no-cache from DIR and locks/cuda130.txt, timed, with "
+                             "pip and with uv; also its naive image from DIR")
+    return parser.parse_args()
+
+
+def cpu_figures(args: argparse.Namespace) -> dict[str, object]:
+    """Cold build, rebuild after a touch, size and layers, verify wall time of ptkit:cpu; the host's speed."""
     build = [sys.executable, "-m", "ptkit", "build", "cpu", "--base-image", args.base_image,
              "--wheelhouse", args.wheelhouse, "--packages", args.packages]
     figures: dict[str, object] = {}
-    if args.cuda_wheelhouse:
-        figures["cuda130_no_cache_build_s"] = round(run([
-            sys.executable, "-m", "ptkit", "build", "cuda130", "--no-cache", "--base-image", args.base_image,
-            "--wheelhouse", args.cuda_wheelhouse, "--lock", str(ROOT / "locks" / "cuda130.txt")]), 1)
     if not args.skip_cold:
         figures["cold_build_s"] = round(run([*build, "--no-cache"]), 1)
     run(build)  # warm the cache, so the next build differs only by the touch
@@ -203,22 +221,27 @@ def main() -> None:
     starts = [run(["docker", "run", "--rm", "--entrypoint", "/bin/true", "ptkit:cpu"]) for _ in range(5)]
     figures["of_which_container_start_s"] = round(statistics.median(starts), 2)
     figures["host_python_loop_s"] = round(python_loop_s(), 2)
-    figures["flavors"] = flavor_sizes()
-    if not args.skip_naive:
-        figures["naive_cpu_image_gb"] = round(naive_image_gb(args.base_image, args.wheelhouse, args.packages), 3)
-    cuda_gb = size(args.cuda_image)
-    if cuda_gb == cuda_gb:  # not NaN: the CUDA image exists
-        figures["cuda_image"] = args.cuda_image
-        figures["cuda_image_gb"] = round(cuda_gb, 3)
-        out = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python", args.cuda_image, "-c", LIST_LIBS],
-                             capture_output=True, text=True, check=True).stdout
-        libs = json.loads(out)
-        figures["cuda_image_shared_libs"] = libs["libs"]
-        figures["cuda_image_shared_lib_gb"] = round(libs["bytes"] / 1e9, 3)
-        figures["cuda_image_duplicate_files"] = libs["duplicates"]
-        figures["cuda_image_duplicate_mb"] = round(libs["duplicate_bytes"] / 1e6, 1)
-        if args.compressed:
-            figures["cuda_image_compressed_gb"] = round(compressed_gb(args.cuda_image), 3)
+    return figures
+
+
+def cuda_figures(image: str, compressed: bool) -> dict[str, object]:
+    """Size, shared libraries and duplicate files of the CUDA image (nothing when it is not built)."""
+    cuda_gb = size(image)
+    if cuda_gb != cuda_gb:  # NaN: the CUDA image does not exist
+        return {}
+    out = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python", image, "-c", LIST_LIBS],
+                         capture_output=True, text=True, check=True).stdout
+    libs = json.loads(out)
+    figures: dict[str, object] = {
+        "cuda_image": image, "cuda_image_gb": round(cuda_gb, 3), "cuda_image_shared_libs": libs["libs"],
+        "cuda_image_shared_lib_gb": round(libs["bytes"] / 1e9, 3), "cuda_image_duplicate_files": libs["duplicates"],
+        "cuda_image_duplicate_mb": round(libs["duplicate_bytes"] / 1e6, 1)}
+    if compressed:
+        figures["cuda_image_compressed_gb"] = round(compressed_gb(image), 3)
+    return figures
+
+
+def print_figures(figures: dict[str, Any], cuda_image: str) -> None:
     print(f"cpu image size                      : {figures['cpu_image_gb']:.3f} GB (goal <= 1.10)")
     for step, mb in figures["cpu_image_layers_mb"]:
         print(f"    {mb:8.1f} MB  {step}")
@@ -232,14 +255,32 @@ def main() -> None:
     print(f"host speed: 10**7 Python additions  : {figures['host_python_loop_s']:.2f} s (compare runs with this)")
     print_flavors(figures)
     if "cuda_image_gb" in figures:
-        print(f"{args.cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
+        print(f"{cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
               f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "
               f"byte-identical copies: {figures['cuda_image_duplicate_mb']} MB)")
     if "cuda130_no_cache_build_s" in figures:
         print(f"ptkit:cuda130 build (--no-cache)    : {figures['cuda130_no_cache_build_s']:.1f} s")
+        pip_s, uv_s = figures["cuda130_no_cache_build_pip_s"], figures["cuda130_no_cache_build_uv_s"]
+        print(f"    with pip {pip_s:.1f} s, with uv {uv_s:.1f} s: uv/pip {figures['cuda130_uv_pip_ratio']:.2f} "
+              "(goal <= 0.6)")
     if "cuda_image_compressed_gb" in figures:
-        print(f"{args.cuda_image} compressed (registry) : {figures['cuda_image_compressed_gb']:.3f} GB")
+        print(f"{cuda_image} compressed (registry) : {figures['cuda_image_compressed_gb']:.3f} GB")
     print(json.dumps(figures))
+
+
+def main() -> None:
+    args = parse_args()
+    figures: dict[str, Any] = {}
+    if args.cuda_wheelhouse:
+        figures.update(installer_builds(args.base_image, args.cuda_wheelhouse))
+    figures.update(cpu_figures(args))
+    figures["flavors"] = flavor_sizes()
+    if not args.skip_naive:
+        wheelhouses = {"cpu": args.wheelhouse, **({"cuda130": args.cuda_wheelhouse} if args.cuda_wheelhouse else {})}
+        figures["naive"] = naive_figures(args.base_image, wheelhouses)
+        figures["naive_cpu_image_gb"] = figures["naive"]["cpu"]["naive_gb"]
+    figures.update(cuda_figures(args.cuda_image, args.compressed))
+    print_figures(figures, args.cuda_image)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from ptkit.inputs import UV_VERSION
 from tests.utils import bad_inputs
 from tests.utils.bad_inputs import ROWS, BadInput
 from tests.utils.ptkit_cli import ROOT
@@ -23,6 +24,7 @@ def command_line(row: BadInput, tmp: Path) -> list[str]:
     (tmp / "file").write_text("")
     (tmp / "wheels").mkdir()
     (tmp / "wheels" / "empty-1.0-py3-none-any.whl").write_text("")
+    (tmp / "wheels" / f"uv-{UV_VERSION}-py3-none-any.whl").write_text("")  # what --installer uv needs
     words = []
     for word in row.command.split():
         if word.startswith("{matrix:"):

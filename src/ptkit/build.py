@@ -17,7 +17,7 @@ from typing import Any
 from . import docker_api
 from .docker_api import split_ref
 from .errors import Interrupted, PtkitError
-from .inputs import BuildInputs
+from .inputs import INSTALLERS, UV_VERSION, BuildInputs
 from .locks import check_lock
 from .progress import Progress
 from .render import BuildPlan
@@ -88,6 +88,12 @@ def check_inputs(inputs: BuildInputs) -> None:
         raise PtkitError(f"--wheelhouse {wheelhouse}: no wheels there (make them with `ptkit wheelhouse`)")
     if ca_bundle is not None and (not ca_bundle.is_file() or b"BEGIN CERTIFICATE" not in ca_bundle.read_bytes()):
         raise PtkitError(f"--ca-bundle {ca_bundle}: not a PEM certificate bundle")
+    if inputs.installer not in INSTALLERS:
+        raise PtkitError(f"--installer {inputs.installer}: not one of {', '.join(INSTALLERS)}")
+    # Never a silent fall back to pip: an offline build with uv needs uv's wheel in the wheelhouse.
+    if inputs.installer == "uv" and wheelhouse is not None and not any(wheelhouse.glob(f"uv-{UV_VERSION}-*.whl")):
+        raise PtkitError(f"--wheelhouse {wheelhouse} has no uv {UV_VERSION} wheel for --installer uv: remake it with "
+                         "`ptkit wheelhouse` (it adds that wheel), or build with --installer pip")
 
 
 def run_build(api: Any, *, dockerfile: Path, files: dict[str, bytes], buildargs: dict[str, str], tags: list[str],

@@ -56,7 +56,7 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_build_args(parser: argparse.ArgumentParser) -> None:
-    from .inputs import PYPI_SIMPLE
+    from .inputs import INSTALLERS, PYPI_SIMPLE, UV_VERSION
     from .render import FLAVORS
 
     parser.add_argument("variant", help="a variant of the matrix (see `ptkit matrix`)")
@@ -77,6 +77,9 @@ def _add_build_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lock", type=Path, metavar="FILE",
                         help="install exactly this hash-pinned lock (from `ptkit wheelhouse`, e.g. locks/cpu.txt)")
     parser.add_argument("--no-cache", action="store_true", help="build every layer anew")
+    parser.add_argument("--installer", choices=INSTALLERS, default=INSTALLERS[0],
+                        help=f"what installs the wheels in the build (hashes checked either way): uv {UV_VERSION} "
+                             "(fast; a --wheelhouse must hold its wheel, as `ptkit wheelhouse` makes it) or pip")
     parser.add_argument("--extra-requirements", type=Path, metavar="FILE",
                         help="also build a team image FROM the variant's devel image with these packages")
     parser.add_argument("--team-index-url", default=PYPI_SIMPLE, metavar="URL",

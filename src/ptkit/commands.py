@@ -26,7 +26,7 @@ def _inputs(args: argparse.Namespace) -> Any:
         base_image=args.base_image, index_url=args.index_url, extra_index_url=args.extra_index_url,
         team_index_url=args.team_index_url, wheelhouse=args.wheelhouse, ca_bundle=args.ca_bundle,
         lock=args.lock, packages=tuple(args.packages.split()) if args.packages else None,
-        no_cache=args.no_cache, team_requirements=args.extra_requirements,
+        no_cache=args.no_cache, team_requirements=args.extra_requirements, installer=args.installer,
     )
 
 
@@ -112,6 +112,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 def cmd_wheelhouse(args: argparse.Namespace) -> int:
     from . import locks, matrix, render, wheels
+    from .inputs import UV_VERSION
 
     variant = matrix.load(args.matrix).get(args.variant, args.source)
     reqs, expected = render.requirements(variant, args.packages.split() if args.packages else None)
@@ -119,7 +120,9 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
         locks.check_lock(args.lock, expected)  # a lock of another variant is refused before any download
     lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
                              extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
-    print(f"wheelhouse {args.dest}: {len(locks.locked_files(lock))} wheels, lock {lock}")
+    uv = wheels.add_uv(variant, args.dest, index_url=args.index_url)
+    print(f"wheelhouse {args.dest}: {len(locks.locked_files(lock))} wheels, lock {lock}"
+          f"{f'; also uv {UV_VERSION} for --installer uv (not in the lock)' if uv else ''}")
     return 0
 
 

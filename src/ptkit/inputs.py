@@ -9,6 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PYPI_SIMPLE = "https://pypi.org/simple"  # the default index of team images and of PyPI-served variants
+INSTALLERS = ("uv", "pip")  # what installs the wheels in the builder stage; both check the lock's hashes
+# The builder stage's uv, pinned here only: its version (what `ptkit wheelhouse` adds to a wheelhouse) and the
+# hash of its Linux x86_64 wheel (what the build checks). The newest release on PyPI as of 2026-11-27.
+UV_VERSION = "0.13.9"
+UV_SHA256 = "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19"
+UV_REQUIREMENT = f"uv=={UV_VERSION} --hash=sha256:{UV_SHA256}"
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,7 @@ class BuildInputs:
     lock: Path | None = None  # hash-pinned lock installed exactly
     packages: tuple[str, ...] | None = None  # None: the matrix's package set
     no_cache: bool = False
+    installer: str = "uv"  # one of INSTALLERS; pip is the fallback
     team_requirements: Path | None = None  # also build a team image FROM the variant image
 
 

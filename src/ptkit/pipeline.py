@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class Built:
     tags: list[str]
     push_tags: list[str] = field(default_factory=list)
     team: bool = False
+    build_seconds: float = 0.0  # this image's build step alone (devel reuses runtime's layers)
 
 
 def git_revision(directory: Path) -> str:
@@ -110,13 +112,22 @@ def build_image(api: Any, matrix: Matrix, variant: Variant, inputs: BuildInputs,
     for flavor in (f for f in BUILD_ORDER if f in flavors):
         plan = render.plan(variant, inputs, prov, flavor=flavor, extra_tags=() if team else dest.tags,
                            latest=matrix.latest == variant.name)
+        start = time.monotonic()
         image_id = build.build_variant(api, plan, inputs, matrix_text)
-        built.insert(0, Built(variant, flavor, plan.tags[0], image_id, plan.tags, plan.push_tags))
+        built.insert(0, Built(variant, flavor, plan.tags[0], image_id, plan.tags, plan.push_tags,
+                              build_seconds=time.monotonic() - start))
     if team:
-        tags = list(dest.tags) or [f"ptkit:{variant.image_name}-team"]
+        tags, start = list(dest.tags) or [f"ptkit:{variant.image_name}-team"], time.monotonic()
         image_id = build.build_team(api, built[0].image, inputs, tags)
-        built.insert(0, Built(variant, built[0].flavor, tags[0], image_id, tags, list(dest.tags), team=True))
+        built.insert(0, Built(variant, built[0].flavor, tags[0], image_id, tags, list(dest.tags), team=True,
+                              build_seconds=time.monotonic() - start))
     return built
+
+
+def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:
+    """The report's `image` block from the engine's image attributes: the unpacked size on this host and the
+    build time; the compressed size needs a registry (benchmarks/image_figures.py --compressed)."""
+    return {"size_bytes": int(attrs["Size"]), "compressed_bytes": None, "build_seconds": round(build_seconds, 1)}
 
 
 def push(api: Any, built: list[Built]) -> dict[str, dict[str, str]]:
@@ -160,13 +171,15 @@ def report_path(directory: Path, built: Built) -> Path:
 def check(api: Any, matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination, *,
           flavors: tuple[str, ...] = render.FLAVORS, gpu: str = "auto",
           reports: Path = REPORTS) -> list[tuple[Path, Report]]:
-    """Build, push, verify each image built (the team image alone when there is one), write the reports."""
+    """Build, push, verify each image built (the team image alone when there is one), write the reports
+    (each with its image's size and build time)."""
     built = build_image(api, matrix, variant, inputs, dest, flavors)
     digests = push(api, built) if dest.push else {}
     targets = [b for b in built if b.team] or built
     results = []
     for b in targets:
         result = verify_in_container(api, b.image, [], variant=variant, gpu=gpu, digests=digests.get(b.image))
+        result.image = image_block(api.images.get(b.image_id).attrs, b.build_seconds)
         path = report_path(reports, b)
         report.write(result, path)
         results.append((path, result))

@@ -69,7 +69,10 @@ class Progress:
         return time.monotonic() - self.start
 
     def failure(self, error: str) -> str:
-        """The build's error and the log's last lines, as one message."""
+        """The build's error and the log's last lines, as one message; a `ptkit: ` line of the build's own
+        (the install check, a missing installer) heads it, as it says what to fix."""
         self.done()
+        ours = next((line for line in reversed(self.tail) if line.startswith("ptkit: ")), None)
+        headline = f"{ours.removeprefix('ptkit: ')} ({error})" if ours else error
         tail = "\n".join(f"  | {line}" for line in self.tail)
-        return f"image build failed: {error}\n  last {len(self.tail)} log lines:\n{tail}"
+        return f"image build failed: {headline}\n  last {len(self.tail)} log lines:\n{tail}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import __version__
 from .docker_api import split_ref
 from .errors import PtkitError
-from .inputs import PYPI_SIMPLE, BuildInputs
+from .inputs import PYPI_SIMPLE, UV_REQUIREMENT, BuildInputs
 from .matrix import Variant
 
 SOURCE_URL = "https://github.com/ptkit/ptkit"
@@ -45,6 +45,7 @@ class BuildPlan:
     base_image: str
     index_url: str
     extra_index_url: str = ""
+    installer: str = "uv"
     tags: list[str] = field(default_factory=list)
     push_tags: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
@@ -58,6 +59,9 @@ class BuildPlan:
             "SOURCE_DATE_EPOCH": str(int(self.source_time.timestamp())),
             "INDEX_URL": self.index_url,
             "EXTRA_INDEX_URL": self.extra_index_url,
+            "INSTALLER": self.installer,
+            "INSTALLER_UV": UV_REQUIREMENT,  # uv itself comes from the wheelhouse, the indexes or PyPI
+            "PYPI_URL": PYPI_SIMPLE,
             "PTKIT_VARIANT": v.name,
             "PTKIT_TORCH": v.torch,
             "PTKIT_CUDA": v.cuda,
@@ -154,6 +158,7 @@ def plan(variant: Variant, inputs: BuildInputs, provenance: Provenance, *, flavo
         base_image=inputs.base_image or variant.base_image,
         index_url=inputs.index_url or variant.index_url,
         extra_index_url=inputs.extra_index_url,
+        installer=inputs.installer,
         tags=all_tags,
         push_tags=push_tags,
         labels=labels(variant, provenance),

@@ -1,5 +1,6 @@
 """Before a build: a wheelhouse, every wheel a variant needs downloaded with the host's pip
-configuration (offline builds install only from it), and the hash lock of exactly those wheels.
+configuration (offline builds install only from it), the hash lock of exactly those wheels, and
+the pinned uv wheel that installs them (outside the lock: it never reaches the image).
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ import hashlib
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from .errors import PtkitError
+from .inputs import UV_REQUIREMENT, UV_VERSION
 from .locks import lock_text, target_args
 from .matrix import Variant
 
@@ -35,12 +38,9 @@ def wheelhouse(
     for extra in filter(None, [extra_index_url, variant.index_url if use_variant_index else None]):
         cmd += ["--extra-index-url", extra]
     wanted = ["--no-deps", "--require-hashes", "-r", str(lock)] if lock else requirements
-    proc = subprocess.run([*cmd, *wanted], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise PtkitError(download_failure(proc.stderr, proc.returncode, dest,
-                                          "" if use_variant_index else variant.index_url))
+    stdout = _download([*cmd, *wanted], dest, "" if use_variant_index else variant.index_url)
     # Lock what pip chose this time, not whatever else an older run left in the folder.
-    files = [Path(f) for f in re.findall(r"^\s*(?:Saved|File was already downloaded) (.+?)\s*$", proc.stdout, re.M)]
+    files = [Path(f) for f in re.findall(r"^\s*(?:Saved|File was already downloaded) (.+?)\s*$", stdout, re.M)]
     if not files:
         raise PtkitError(f"pip download reported no wheels saved in {dest}: nothing to lock")
     out = dest / "requirements.lock"
@@ -61,6 +61,32 @@ def download_failure(stderr: str, code: int, dest: Path, variant_index: str) -> 
     found = [ln for ln in errors if "Could not find" in ln or "No matching" in ln] or errors[-1:] or lines[-1:]
     hint = f" (try --use-variant-index to add {variant_index})" if variant_index else ""
     return f"pip download failed: {' '.join(found)[:300] or f'exit {code}'}{hint}"
+
+
+def add_uv(variant: Variant, dest: Path, index_url: str | None = None) -> bool:
+    """Put the pinned uv wheel (hash-checked) into the wheelhouse, outside its lock: the builder stage installs
+    the lock with it (`--installer uv`). False, with the reason on stderr, when pip cannot get it."""
+    with tempfile.TemporaryDirectory(prefix="ptkit-uv-") as tmp:
+        requirement = Path(tmp, "uv.txt")
+        requirement.write_text(UV_REQUIREMENT + "\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest),
+               *target_args(variant), *(["--index-url", index_url] if index_url else []),
+               "--no-deps", "--require-hashes", "-r", str(requirement)]
+        try:
+            _download(cmd, dest, "")
+        except PtkitError as exc:
+            print(f"ptkit wheelhouse: no uv {UV_VERSION} wheel ({exc}): build from this wheelhouse with "
+                  "--installer pip", file=sys.stderr)
+            return False
+    return True
+
+
+def _download(cmd: list[str], dest: Path, variant_index: str) -> str:
+    """pip download's stdout; a failure is one line (download_failure)."""
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PtkitError(download_failure(proc.stderr, proc.returncode, dest, variant_index))
+    return proc.stdout
 
 
 def sha256_file(path: Path) -> str:

@@ -1,0 +1,78 @@
+"""benchmarks/matrix_run.py (the `matrix` nox session) without Docker: which images it builds, the commands it
+runs (parsed by ptkit's own parser), the disk sampler on a real folder, RUN.md; and the reports' `image` block."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+from benchmarks import matrix_run
+
+from ptkit import cli, pipeline
+from ptkit.errors import PtkitError
+from ptkit.inputs import PYPI_SIMPLE
+from ptkit.verify.results import Report
+from tests.utils import matrix_facts
+
+JOBS = matrix_run.jobs(matrix_facts.MATRIX)
+
+
+def test_the_jobs_are_every_pypi_source_of_the_cuda_rows_and_the_cpu_rows():
+    pypi = {v.image_name for v in matrix_facts.every_source() if v.is_cuda and v.index_url == PYPI_SIMPLE}
+    cpu = {v.image_name for v in matrix_facts.MATRIX.variants.values() if not v.is_cuda}
+    assert [j.name for j in JOBS] == [v.image_name for v in matrix_facts.every_source()
+                                      if v.image_name in pypi | cpu]  # matrix order, each once
+    assert all((j.wheelhouse is None) == (j.variant.index_url == PYPI_SIMPLE) for j in JOBS)
+
+
+def test_variants_picks_and_an_unknown_name_is_refused_listing_the_valid_ones():
+    last = JOBS[-1].name
+    assert [j.name for j in matrix_run.jobs(matrix_facts.MATRIX, [last])] == [last]
+    with pytest.raises(PtkitError, match=f"--variants nope: not a PyPI-served image.*{last}"):
+        matrix_run.jobs(matrix_facts.MATRIX, ["nope", last])
+
+
+@pytest.mark.parametrize("job", JOBS, ids=[j.name for j in JOBS])
+def test_each_command_is_one_ptkit_parses_with_the_runtime_flavor_and_the_committed_lock(job, tmp_path):
+    cmds = matrix_run.commands(job, "ptkit/base:bookworm", tmp_path)
+    assert len(cmds) == (1 if job.wheelhouse is None else 2)
+    for cmd in cmds:
+        args = cli.build_parser().parse_args(cmd[len(matrix_run.PTKIT):])
+        assert args.variant == job.variant.name and args.source == job.source
+        lock = matrix_run.ROOT / "locks" / f"{job.name}.txt"
+        assert args.lock == (lock if lock.is_file() else None)
+    check = cli.build_parser().parse_args(cmds[-1][len(matrix_run.PTKIT):])
+    assert (check.command, check.flavor, check.base_image, check.reports) == ("check", "runtime",
+                                                                              "ptkit/base:bookworm", tmp_path)
+    assert check.wheelhouse == job.wheelhouse  # the one the first command made
+
+
+def test_the_disk_peak_sees_a_file_that_came_and_went(tmp_path):
+    with matrix_run.DiskPeak(tmp_path, every=0.02) as disk:
+        big = tmp_path / "big"
+        big.write_bytes(b"\1" * (64 << 20))
+        time.sleep(0.3)
+        big.unlink()
+        time.sleep(0.1)
+    assert disk.peak - disk.start >= 48 << 20  # other writers on this disk may move it a little
+
+
+def test_run_md_has_the_command_each_image_and_the_peak(tmp_path):
+    with matrix_run.DiskPeak(tmp_path, every=0.02) as disk:
+        pass
+    rows = [{"image": "a", "status": "ok", "seconds": 61.0, "build_seconds": 50.2, "size_bytes": 2_500_000_000},
+            {"image": "b", "status": "failed (exit 1)", "seconds": 3.0, "build_seconds": None, "size_bytes": None}]
+    text = matrix_run.run_md("nox -s matrix", dt.datetime(2026, 11, 27, 12, tzinfo=dt.timezone.utc), rows, disk, 64)
+    assert "`nox -s matrix`" in text and "2026-11-27 12:00" in text and "Total time: 1.1 min" in text
+    assert "| a | ok | 61.0 s | 50.2 s | 2.50 GB |" in text and "| b | failed (exit 1) | 3.0 s | - | - |" in text
+    assert f"Peak disk use ({Path(tmp_path)})" in text
+
+
+def test_the_image_block_has_the_size_and_build_time_and_survives_the_report_round_trip():
+    block = pipeline.image_block({"Size": 1_234_567_890, "Id": "sha256:x"}, 83.46)
+    assert block == {"size_bytes": 1_234_567_890, "compressed_bytes": None, "build_seconds": 83.5}
+    data = Report(image=block).to_dict()
+    assert data["image"] == block and Report.from_dict(data).image == block
+    assert "image" not in Report().to_dict()
