@@ -36,7 +36,7 @@ def _load() -> matrix.Matrix | None:
 
 
 MATRIX = _load()
-SESSIONS = ["lint", "tests", "distributed", *(MATRIX.variants if MATRIX else ())]
+SESSIONS = ["lint", "tests", "distributed", "mutation", *(MATRIX.variants if MATRIX else ())]
 
 
 @nox.session
@@ -60,6 +60,17 @@ def tests(session: nox.Session) -> None:
 
 
 nox.session(name="distributed", tags=["cluster"])(distributed_session)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """mutmut over src/ptkit/verify/ (scope and tests in pyproject.toml [tool.mutmut]); fails below 80% killed.
+
+    One worker, to leave the host's cores to the rest. `nox -s mutation -- "ptkit.verify.results.*"` runs a subset.
+    """
+    session.install("-e", ".[dev]", "mutmut==3.8.1")
+    session.run("mutmut", "run", "--max-children", "1", *session.posargs)
+    session.run("python", "scripts/mutation_score.py", "--min", "80")
 
 
 def _variant_session(variant: matrix.Variant) -> None:
