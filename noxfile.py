@@ -52,11 +52,15 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """pytest: unit tests, then the Docker tests (real engine, real builds, a real registry)."""
-    cpu = MATRIX.get("cpu") if MATRIX else None
-    # The CPU torch of the matrix (set PIP_EXTRA_INDEX_URL to its index where no local wheel exists).
-    session.install(f"torch=={cpu.torch}" if cpu else "torch")
+    _install_cpu_torch(session)
     session.install("-e", ".[dev]")
     session.run("pytest", *session.posargs)
+
+
+def _install_cpu_torch(session: nox.Session) -> None:
+    """The CPU torch of the matrix (set PIP_EXTRA_INDEX_URL to its index where no local wheel exists)."""
+    cpu = MATRIX.get("cpu") if MATRIX else None
+    session.install(f"torch=={cpu.torch}" if cpu else "torch")
 
 
 nox.session(name="distributed", tags=["cluster"])(distributed_session)
@@ -68,6 +72,7 @@ def mutation(session: nox.Session) -> None:
 
     One worker, to leave the host's cores to the rest. `nox -s mutation -- "ptkit.verify.results.*"` runs a subset.
     """
+    _install_cpu_torch(session)  # without torch the tests skip and no mutant could be killed
     session.install("-e", ".[dev]", "mutmut==3.8.1")
     session.run("mutmut", "run", "--max-children", "1", *session.posargs)
     session.run("python", "scripts/mutation_score.py", "--min", "80")

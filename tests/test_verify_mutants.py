@@ -20,7 +20,17 @@ from ptkit.verify import cli, cpus, facts, gpu, numerics, output, precision, run
 
 # At collection, so that mutmut's fork server (which collects once) forks each mutant's run with torch loaded.
 pytest.importorskip("torch")
-from ptkit.verify.results import FAIL, PASS, WARN, Report, describe, run_line, tutorial_lines, write_json_atomic
+from ptkit.verify.results import (
+    FAIL,
+    PASS,
+    WARN,
+    Report,
+    describe,
+    render_text,
+    run_line,
+    tutorial_lines,
+    write_json_atomic,
+)
 
 
 def test_the_report_file_is_indented_json_for_everyone_to_read(tmp_path):
@@ -129,6 +139,7 @@ def test_bench_text_compares_the_naive_tutorial(torch, capfd):
     lines = capfd.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["device", "dtype", "n"] and lines[1].split()[:3] == ["cpu", "fp32", "64"]
     tail = lines[lines.index("tutorial 1000x1000 fp32 on cpu:"):]
+    assert lines[-len(tail) - 1] == ""  # a blank line between the table and the comparison
     assert [line.split(":")[0] for line in tail[1:]] == [
         "  correct (warm-up, synchronized, median)", "  tutorial as written (CPU tensor, no sync)",
         "  on the device but unsynchronized"]
@@ -223,8 +234,10 @@ def test_an_exception_without_a_message_is_its_type():
 
 
 def test_the_cpu_tutorial_line_names_its_threads():
-    line = tutorial_lines({"device": "cpu", "median_ms": 12.5, "repeats": 7, "threads": 4})[1]
-    assert line.endswith("12.500 ms (1000x1000 fp32, median of 7, synchronized, 4 thread(s))")
+    assert tutorial_lines({"device": "cpu", "median_ms": 12.5, "repeats": 7, "threads": 4}) == [
+        "Device selected : CPU",
+        "Time taken to multiply two matrices on a CPU: 12.500 ms (1000x1000 fp32, median of 7, synchronized, "
+        "4 thread(s))"]
     gpu_line = tutorial_lines({"device": "cuda", "median_ms": 0.5, "repeats": 9, "threads": 4})[1]
     assert gpu_line.endswith("GPU: 0.500 ms (1000x1000 fp32, median of 9, synchronized)")
     assert tutorial_lines({"device": "cpu", "median_ms": 1, "repeats": 2})[1].endswith("median of 2, synchronized)")
@@ -345,3 +358,37 @@ def test_quick_verify_runs_every_step_in_order_and_times_the_tutorial(torch):
                                       f"{report.tutorial['repeats']}, {report.tutorial['threads']} thread(s))")
     assert tutorial.status == (WARN if report.tutorial["detail"] else PASS)
     assert report.invocation == ["verify", "--quick"]
+
+
+def test_a_bare_failed_report_renders_dashes_and_the_verdict_only():
+    report = Report()
+    report.add("cuda", FAIL, "no GPU")
+    assert render_text(report).splitlines() == [
+        "ptkit verify: python - | torch - | cuda - | driver -", "",
+        "status  check  detail  s", "FAIL    cuda   no GPU  0.00", "",
+        "verify: FAIL (0 pass, 0 warn, 1 fail, 0 skip)"]
+
+
+def test_benchmarks_render_between_the_checks_and_the_verdict():
+    report = Report(benchmarks=[{"device": "cpu", "dtype": "fp32", "n": 64, "status": "broken", "detail": "too fast"}])
+    lines = render_text(report).splitlines()
+    assert lines[-5:] == ["", "device  dtype  n   median ms  iqr ms  TFLOP/s        % peak  note",
+                          "cpu     fp32   64  -          -       BROKEN TIMING  -       too fast", "",
+                          "verify: PASS (0 pass, 0 warn, 0 fail, 0 skip)"]
+
+
+def test_to_argv_passes_on_every_kind_of_option(monkeypatch):
+    original = cli.add_verify_args
+
+    def with_more(parser):
+        original(parser)
+        parser.add_argument("-l", "--level", action="count", default=0)
+        parser.add_argument("--mode-fast", dest="mode", action="store_const", const="fast")
+        parser.add_argument("--pair", nargs=2, type=int)
+        parser.add_argument("--maybe", nargs="?", const="c")
+
+    monkeypatch.setattr(cli, "add_verify_args", with_more)
+    parser = cli.build_parser()
+    args = parser.parse_args(["verify", "-ll", "--mode-fast", "--pair", "1", "2", "--maybe", "m", "--quick"])
+    assert cli.to_argv(args) == ["--quick", "--level", "--level", "--mode-fast", "--pair", "1", "2", "--maybe", "m"]
+    assert cli.to_argv(parser.parse_args(["verify"])) == []
