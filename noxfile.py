@@ -37,7 +37,7 @@ def _load() -> matrix.Matrix | None:
 
 
 MATRIX = _load()
-SESSIONS = ["lint", "tests", "distributed", "matrix", *(MATRIX.variants if MATRIX else ())]
+SESSIONS = ["lint", "tests", "distributed", "matrix", "mutation", *(MATRIX.variants if MATRIX else ())]
 
 
 @nox.session
@@ -53,11 +53,15 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """pytest: unit tests, then the Docker tests (real engine, real builds, a real registry)."""
-    cpu = MATRIX.get("cpu") if MATRIX else None
-    # The CPU torch of the matrix (set PIP_EXTRA_INDEX_URL to its index where no local wheel exists).
-    session.install(f"torch=={cpu.torch}" if cpu else "torch")
+    _install_cpu_torch(session)
     session.install("-e", ".[dev]")
     session.run("pytest", *session.posargs)
+
+
+def _install_cpu_torch(session: nox.Session) -> None:
+    """The CPU torch of the matrix (set PIP_EXTRA_INDEX_URL to its index where no local wheel exists)."""
+    cpu = MATRIX.get("cpu") if MATRIX else None
+    session.install(f"torch=={cpu.torch}" if cpu else "torch")
 
 
 nox.session(name="distributed", tags=["cluster"])(distributed_session)
@@ -71,6 +75,18 @@ def matrix_session(session: nox.Session) -> None:
     """
     session.install("-e", ".[host]")
     session.run("python", str(ROOT / "benchmarks" / "matrix_run.py"), *session.posargs)
+
+
+@nox.session
+def mutation(session: nox.Session) -> None:
+    """mutmut over src/ptkit/verify/ (scope and tests in pyproject.toml [tool.mutmut]); fails below 80% killed.
+
+    One worker, to leave the host's cores to the rest. `nox -s mutation -- "ptkit.verify.results.*"` runs a subset.
+    """
+    _install_cpu_torch(session)  # without torch the tests skip and no mutant could be killed
+    session.install("-e", ".[dev]", "mutmut==3.8.1")
+    session.run("mutmut", "run", "--max-children", "1", *session.posargs)
+    session.run("python", "scripts/mutation_score.py", "--min", "80")
 
 
 def _variant_session(variant: matrix.Variant) -> None:
