@@ -172,7 +172,7 @@ def test_matrix_table_and_json():
 def test_nox_rejects_unknown_sessions_with_the_valid_names():
     proc = subprocess.run([*NOX, "-s", "nosuch"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode != 0
-    assert f"valid: lint, tests, distributed, matrix, {', '.join(matrix_facts.names())}" in proc.stderr
+    assert f"valid: lint, tests, distributed, matrix, mutation, {', '.join(matrix_facts.names())}" in proc.stderr
     listing = subprocess.run([*NOX, "-l"], cwd=ROOT, capture_output=True, text=True).stdout
     for v in matrix_facts.MATRIX.variants.values():
         tags = f"images,{'cuda' if v.is_cuda else 'cpu'}"
