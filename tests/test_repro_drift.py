@@ -33,14 +33,15 @@ print(json.dumps([report.checks[0].status, report.checks[0].detail]))
 
 def make_wheel(directory: Path, name: str, version: str) -> Path:
     """A minimal pure-Python wheel, written with zipfile (no build backend needed)."""
-    dist = f"{name}-{version}.dist-info"
+    stem = name.replace("-", "_")  # a wheel's file and dist-info names (PEP 427): no dashes in the name part
+    dist = f"{stem}-{version}.dist-info"
     files = {
-        f"{name}.py": f"VERSION = {version!r}\n",
+        f"{stem}.py": f"VERSION = {version!r}\n",
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: ptkit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{dist}/RECORD,,\n"
-    path = directory / f"{name}-{version}-py3-none-any.whl"
+    path = directory / f"{stem}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as whl:
         for arcname, text in files.items():
             whl.writestr(arcname, text)
