@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     except PtkitError as exc:
         if _TERMINATED:  # the cleanup after SIGTERM raised its own "interrupted": say what really happened
             return _fail(args, f"terminated (SIGTERM); {exc}", 143, prefix="")
-        return _fail(args, str(exc), exc.exit_code)
+        return _fail(args, str(exc), exc.exit_code, whole=True)  # a build failure carries its log's last lines
     except BrokenPipeError:  # `ptkit matrix | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                            f"traceback above at {BUG_URL}", 1)
 
 
-def _fail(args: argparse.Namespace, message: str, code: int, prefix: str = "error: ") -> int:
-    print(f"ptkit {args.command}: {prefix}{message}".splitlines()[0], file=sys.stderr)
+def _fail(args: argparse.Namespace, message: str, code: int, prefix: str = "error: ", whole: bool = False) -> int:
+    """One line on stderr; ptkit's own multi-line messages (a build's log tail) keep their indented lines."""
+    text = f"ptkit {args.command}: {prefix}{message}"
+    print(text if whole else text.splitlines()[0], file=sys.stderr)
     return code
