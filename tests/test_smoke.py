@@ -24,6 +24,15 @@ def test_cpu_smoke_checks_pass_and_gpu_ones_skip(torch):
     assert got["smoke:cuda-error"] == (SKIP, "no usable GPU")
 
 
+def test_quick_keeps_the_free_checks_and_says_it_left_conv2d_and_svd_out(torch):
+    report = Report()
+    smoke.check_smoke(report, torch, ["cpu"], quick=True)
+    got = {c.name: c.status for c in report.checks}
+    assert got["smoke:openmp"] == PASS
+    assert got["smoke:conv2d-svd"] == SKIP
+    assert "smoke:conv2d:cpu" not in got
+
+
 def test_conv2d_and_svd_errors_are_small_on_the_cpu(torch):
     assert smoke.conv2d_error(torch, "cpu", torch.float64) < 1e-12
     assert 0 < smoke.conv2d_error(torch, "cpu", torch.float32) < 1e-5

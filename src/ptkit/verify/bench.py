@@ -39,7 +39,7 @@ class Settings:
 
 
 # The tutorial's 1000x1000 fp32 multiply: short in --quick, still warmed up, synchronized, a median.
-TUTORIAL_QUICK = Settings(min_run_time=0.02, min_repeats=5, block_s=0.005)
+TUTORIAL_QUICK = Settings(min_run_time=0.02, min_repeats=3, block_s=0.005)
 TUTORIAL_FULL = Settings(min_run_time=0.2, min_repeats=10)
 
 

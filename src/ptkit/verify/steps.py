@@ -74,7 +74,7 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
     ("shm", lambda run: runtime.check_shm(run.report)),
     ("dataloader", lambda run: runtime.check_dataloader(run.report)),
     ("threads", _threads),
-    ("smoke", lambda run: smoke.check_smoke(run.report, run.torch, run.devices)),
+    ("smoke", lambda run: smoke.check_smoke(run.report, run.torch, run.devices, run.args.quick)),
     ("compile", lambda run: compile_check.check_compile(run.report, run.torch, run.devices, run.args.quick)),
     ("tutorial", _tutorial),
     ("benchmark", _benchmark),
