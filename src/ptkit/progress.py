@@ -11,6 +11,7 @@ from typing import Any
 
 LOG_TAIL = 20
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the classic builder wraps a step's stderr in colour codes
 
 
 class Progress:
@@ -47,8 +48,8 @@ class Progress:
 
     def line(self, text: str) -> None:
         for raw in text.splitlines():
-            line = raw.rstrip()
-            if not line:
+            line = ANSI.sub("", raw).rstrip()
+            if not line.strip():
                 continue
             self.tail.append(line)
             match = STEP.match(line)
