@@ -77,7 +77,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError("--distributed runs under torchrun in the image; for containers: nox -s distributed")
         from .verify import distributed
 
-        return distributed.distributed_main(args)
+        code = distributed.distributed_main(args)
+        if os.environ.get("WORLD_SIZE"):  # under torchrun: after a lost peer gloo's threads may still block,
+            sys.stdout.flush()  # so a normal interpreter exit could hang; leave without waiting for them
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     if not args.image:
         if args.variant:
             raise UsageError("--variant goes with --image")
