@@ -169,9 +169,10 @@ def test_a_reports_folder_that_does_not_exist_is_an_error(tmp_path, capsys):
     assert capsys.readouterr().err == f"ptkit select: error: {tmp_path / 'nowhere'}: no such report file\n"
 
 
-def test_without_reports_every_gpu_variant_is_unknown(tmp_path, capsys):
-    matrix = tmp_path / "matrix.toml"  # beside it, no reports/ folder
+def test_without_reports_every_gpu_variant_is_unknown(tmp_path, capsys, monkeypatch):
+    matrix = tmp_path / "matrix.toml"
     matrix.write_text(MATRIX.read_text())
+    monkeypatch.chdir(tmp_path)  # the default is ./reports: none here (the suite's own runs write some)
     assert cli.main(["select", "--driver", "580.65.06", "--capability", "8.0", "--matrix", str(matrix),
                                  "--json"]) == 1
     result = json.loads(capsys.readouterr().out)
