@@ -78,10 +78,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .verify import distributed
 
         code = distributed.distributed_main(args)
-        if os.environ.get("WORLD_SIZE"):  # under torchrun: after a lost peer gloo's threads may still block,
-            sys.stdout.flush()  # so a normal interpreter exit could hang; leave without waiting for them
-            sys.stderr.flush()
-            os._exit(code)
+        if os.environ.get("WORLD_SIZE"):  # under torchrun (in-process callers outside it keep their process)
+            distributed.leave(code)
         return code
     if not args.image:
         if args.variant:

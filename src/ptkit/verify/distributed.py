@@ -258,10 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     add_distributed_args(parser)
     parser.add_argument("--json", action="store_true", help="print the JSON report (rank 0)")
     parser.add_argument("--report", metavar="FILE", help="rank 0 also writes the combined report to FILE")
-    code = distributed_main(parser.parse_args(argv))
+    leave(distributed_main(parser.parse_args(argv)))
+    return 1  # not reached
+
+
+def leave(code: int) -> None:
+    """End the process: after a lost peer the process group's threads may still be blocked on it, and a
+    normal interpreter exit would wait for them (the fault test hung). Output is flushed first."""
     sys.stdout.flush()
     sys.stderr.flush()
-    # After a lost peer the process group's threads may still be blocked on it: do not wait for them.
     os._exit(code)
 
 
