@@ -7,8 +7,10 @@ measurement and check that the survivor fails, naming the lost rank, within the 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VERIFY = ROOT / "src" / "ptkit" / "verify"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 pytest.importorskip("torch")
+pytestmark = pytest.mark.timeout(300)  # every test here has its own bound far below; this one ends a hang
 from ptkit.verify.distributed import COMBINED, ENTRY, REPORT_PREFIX  # noqa: E402
 
 TIMEOUT = 5  # --collective-timeout of the fault tests
@@ -54,14 +57,26 @@ def start_ranks(world: int, report_dir: Path, *args: str) -> list[subprocess.Pop
     return procs
 
 
-def wait_until_measuring(proc: subprocess.Popen[str], deadline: float = 60) -> None:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        line = proc.stderr.readline()
-        if "measuring all-reduce bandwidth" in line:
-            return
-        assert line or proc.poll() is None, f"rank exited early ({proc.returncode})"
-    pytest.fail("the rank never reached the bandwidth phase")
+def wait_until_measuring(proc: subprocess.Popen[str], ranks: int = 1, deadline: float = 60) -> None:
+    """Until `ranks` ranks said they measure, reading proc's stderr without ever blocking past the deadline."""
+    end, seen = time.monotonic() + deadline, b""
+    while seen.count(b"measuring all-reduce bandwidth") < ranks:
+        left = end - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"{ranks} rank(s) never reached the bandwidth phase; stderr: {seen[-2000:]!r}")
+        if select.select([proc.stderr], [], [], left)[0]:
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            assert chunk, f"the ranks' stderr closed early (exit {proc.poll()}): {seen[-2000:]!r}"
+            seen += chunk
+
+
+def kill_tree(proc: subprocess.Popen[str]) -> None:
+    """torchrun's workers too: a test that fails must not leave ranks running (they would load every later test)."""
+    for child in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(child), signal.SIGKILL)
+    proc.kill()
+    proc.wait()
 
 
 def fail_details(report: dict) -> list[str]:
@@ -104,8 +119,7 @@ def signal_rank_1(tmp_path: Path, sig: int) -> tuple[subprocess.Popen[str], int,
         return procs[0], procs[1].pid, time.monotonic() - start, out
     finally:
         for p in procs:
-            p.kill()
-            p.wait()
+            kill_tree(p)
 
 
 def test_killed_rank_is_named_by_the_survivor_at_once(tmp_path):
@@ -136,8 +150,7 @@ def test_torchrun_tears_the_job_down_when_a_worker_dies(tmp_path):
            f"127.0.0.1:{free_port()}", "--max-restarts", "0", *ENTRY, "--collective-timeout", str(TIMEOUT), *LONG]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until_measuring(proc)
-        wait_until_measuring(proc)  # both ranks
+        wait_until_measuring(proc, ranks=2)
         workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         assert len(workers) == 2, workers
         os.kill(int(workers[1]), signal.SIGKILL)
@@ -145,8 +158,7 @@ def test_torchrun_tears_the_job_down_when_a_worker_dies(tmp_path):
         _, err = proc.communicate(timeout=BOUND)
         elapsed = time.monotonic() - start
     finally:
-        proc.kill()
-        proc.wait()
+        kill_tree(proc)
     assert proc.returncode == 1 and elapsed < BOUND
     assert "Root Cause" in err and f"exitcode  : -9 (pid: {workers[1]})" in err
 
@@ -167,3 +179,19 @@ def test_bad_sizes_are_a_usage_error():
 @pytest.mark.parametrize("name", ["distributed.py", "collectives.py"])
 def test_in_image_modules_parse_as_python_3_8(name):
     ast.parse((VERIFY / name).read_text(), feature_version=(3, 8))
+
+
+class _Writes(list):
+    def write(self, text: str) -> None:
+        self.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_line_is_one_write_so_ranks_sharing_a_pipe_never_merge_lines():
+    from ptkit.verify.distributed import say
+
+    writes = _Writes()
+    say("ptkit distributed: rank 1 measuring all-reduce bandwidth", writes)
+    assert writes == ["ptkit distributed: rank 1 measuring all-reduce bandwidth\n"]

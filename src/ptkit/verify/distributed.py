@@ -37,6 +37,14 @@ class UsageError(Exception):
     pass
 
 
+def say(line: str, stream: Any = None) -> None:
+    """One line in one write: torchrun starts ranks with `python -u`, where print() writes the text and
+    its newline separately, so two ranks' lines sharing a pipe interleave into one."""
+    out = sys.stderr if stream is None else stream
+    out.write(line + "\n")
+    out.flush()
+
+
 def _sizes(text: str) -> list[int]:
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     try:
@@ -139,7 +147,7 @@ class Run:
     def _bandwidth(self) -> tuple[str, str]:
         ctx = self.ctx
         assert ctx is not None
-        print(f"ptkit distributed: rank {ctx.rank} measuring all-reduce bandwidth", file=sys.stderr, flush=True)
+        say(f"ptkit distributed: rank {ctx.rank} measuring all-reduce bandwidth")
         for size in self.args.bandwidth_sizes or DEFAULT_SIZES[ctx.backend]:
             self.bandwidth.append(measure_allreduce(ctx, size, self.args.bandwidth_iters))
         best = max(self.bandwidth, key=lambda b: b["busbw_gbps"])
@@ -238,18 +246,17 @@ def distributed_main(args: argparse.Namespace) -> int:
     try:
         data = run_distributed(args)
     except UsageError as exc:
-        print(f"ptkit verify --distributed: {exc}", file=sys.stderr)
+        say(f"ptkit verify --distributed: {exc}")
         return 2
     rank = data["distributed"]["ranks"][0]["rank"]  # rank 0's combined list starts with itself
     if rank == 0:
         if getattr(args, "report", None):
             write_json_atomic(data, args.report)
-        print(json.dumps(data, indent=2) if getattr(args, "json", False) else render(data))
-        print(REPORT_PREFIX + json.dumps(data, separators=(",", ":")), flush=True)
+        say(json.dumps(data, indent=2) if getattr(args, "json", False) else render(data), sys.stdout)
+        say(REPORT_PREFIX + json.dumps(data, separators=(",", ":")), sys.stdout)
     elif not data["ok"]:
         failed = [c for c in data["checks"] if c["status"] == FAIL]
-        print(f"ptkit verify --distributed: rank {rank}: {failed[0]['name']}: {failed[0]['detail']}",
-              file=sys.stderr)
+        say(f"ptkit verify --distributed: rank {rank}: {failed[0]['name']}: {failed[0]['detail']}")
     return 0 if data["ok"] else 1
 
 
