@@ -96,6 +96,14 @@ def test_blocks_have_no_hidden_warm_up():
     assert len(calls) == 2 + number * len(times) and len(times) == 5 and 1 <= number <= 5
 
 
+def test_a_sizing_call_longer_than_a_block_is_the_first_sample():
+    calls = []
+    times, number = bench.time_blocks(lambda: calls.append(1) or time.sleep(0.004), time.perf_counter,
+                                      bench.Settings(min_run_time=0.0, min_repeats=3, block_s=0.001))
+    assert number == 1 and len(times) == 3 and len(calls) == 1 + 3  # the warm-up, then three timed calls
+    assert all(0.004 <= t < 0.5 for t in times)
+
+
 def test_benchmark_uses_the_thread_count_it_is_given_and_restores_torch(torch):
     before = torch.get_num_threads()
     result = bench.measure(torch, "cpu", "fp32", 128, bench.Settings(min_run_time=0.01, min_repeats=3, threads=1))

@@ -14,15 +14,16 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, commands, report_commands
-from .cluster import commands as cluster_commands
+from . import __version__, commands
 from .errors import PtkitError
-from .repro import commands as repro_commands
 from .verify import cli as verify_cli
 from .verify import distributed
 
 BUG_URL = "https://github.com/ptkit/ptkit/issues"
 GPU_CHOICES = ("auto", "yes", "no")
+# What runs inside images: `ptkit verify` there registers only these, because every host command's
+# imports (matrix, render, cluster, repro) are start-up time a verifier that must beat collect_env cannot spend.
+IN_IMAGE = ("verify", "bench")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -106,7 +107,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; only the in-image commands' when `command` (argv's first word) is one of them."""
     parser = OneLineParser(prog="ptkit", description="Reproducible PyTorch environments.")
     parser.add_argument("--version", action="version", version=f"ptkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -123,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = _parser(sub, "bench", "matmul benchmark against the datasheet peak")
     verify_cli.add_bench_args(bench)
     bench.set_defaults(func=verify_cli.dispatch)
+    if command in IN_IMAGE:
+        return parser
 
     matrix = _parser(sub, "matrix", "show the variant matrix")
     matrix.add_argument("--json", action="store_true", help="print it as JSON")
@@ -139,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
                        help="where VARIANT.json (devel) and VARIANT-runtime.json go")
     check.set_defaults(func=commands.cmd_check)
+
+    from . import report_commands
+    from .cluster import commands as cluster_commands
+    from .repro import commands as repro_commands
 
     _add_host_commands(sub)
     report_commands.register(sub)
@@ -200,7 +208,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(words[0] if words else None).parse_args(argv)
     _TERMINATED.clear()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None

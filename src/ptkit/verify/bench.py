@@ -81,7 +81,9 @@ def time_blocks(fn: Callable[[], Any], clock: Callable[[], float], settings: Set
     fn()
     per_call = max(clock() - start, 1e-7)
     number = max(1, min(10_000, int(settings.block_s / per_call)))
-    times: list[float] = []
+    # A sizing call longer than a block is itself a block of one, timed by the same clock: keep it as the
+    # first sample (`verify --quick`'s tutorial, a ~10 ms CPU matmul, is one call shorter for it).
+    times: list[float] = [per_call] if number == 1 and settings.timer is None else []
     deadline = time.monotonic() + settings.min_run_time
     while len(times) < settings.max_repeats and (len(times) < settings.min_repeats or time.monotonic() < deadline):
         begin = timer()

@@ -11,7 +11,7 @@ from .results import FAIL, PASS, WARN, Report, describe
 SHM_WARN_BYTES = 1 << 30
 # One worker process passing two batches through shared memory tests what breaks in containers
 # (fork/spawn, /dev/shm); more workers or samples would only cost start-up time.
-DATALOADER_SAMPLES, DATALOADER_BATCH, DATALOADER_WORKERS = 8, 4, 1
+DATALOADER_SAMPLES, DATALOADER_BATCH, DATALOADER_WORKERS = 4, 4, 1  # one batch: a worker, shm, no more
 
 
 def check_threads(report: Report, torch: Any) -> int:

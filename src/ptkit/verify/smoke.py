@@ -19,7 +19,6 @@ Standard library and torch only (this module runs inside foreign images too); Py
 
 from __future__ import annotations
 
-import importlib.metadata
 import subprocess
 import sys
 from typing import Any
@@ -123,6 +122,8 @@ def check_svd(report: Report, torch: Any, device: str) -> None:
 
 def pip_version(prefix: str) -> tuple[str, str] | None:
     """(distribution, version) of the installed pip package whose name starts with prefix."""
+    import importlib.metadata  # here: its import alone is a tenth of the verifier's own start-up
+
     for dist in importlib.metadata.distributions():
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")
         if name.startswith(prefix):
