@@ -63,12 +63,28 @@ def write_manifest(venv: Path, tmp: Path, lock: str = "") -> Path:
     return out
 
 
-def drift(venv: Path, manifest: Path, strict: bool = False) -> tuple[str, str]:
+def drift_in_image(venv: Path, manifest: Path, strict: bool = False) -> tuple[str, str]:
+    """The check as an image runs it: the venv's own interpreter."""
     proc = subprocess.run([str(venv / "bin" / "python"), "-c", RUN_CHECK, str(SRC), "strict" if strict else "warn"],
                           capture_output=True, text=True, env={**os.environ, "PTKIT_MANIFEST": str(manifest)})
     assert proc.returncode == 0, proc.stderr
     status, detail = json.loads(proc.stdout)
     return status, detail
+
+
+def drift(venv: Path, manifest: Path, strict: bool = False) -> tuple[str, str]:
+    """The same check in this process, pointed at the venv (its prefix, its site-packages as sys.path),
+    so that mutation testing sees it run."""
+    from ptkit.verify.drift import check_drift
+
+    site = sorted((venv / "lib").glob("python3*/site-packages"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PTKIT_MANIFEST", str(manifest))
+        mp.setattr(sys, "prefix", str(venv))
+        mp.setattr(sys, "path", [str(p) for p in site])
+        report = Report()
+        check_drift(report, strict)
+    return report.checks[0].status, report.checks[0].detail
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +119,16 @@ def test_manifest_takes_the_hash_pip_recorded_when_there_is_no_lock(venv: Path, 
 
 
 def test_no_drift_passes(venv: Path, tmp_path: Path) -> None:
-    status, detail = drift(venv, write_manifest(venv, tmp_path))
-    assert status == PASS, detail
+    manifest = write_manifest(venv, tmp_path)
+    status, detail = drift(venv, manifest)
+    assert (status, detail) == (PASS, "1 distributions as built (abc)")
+    assert drift_in_image(venv, manifest) == (status, detail)
+
+
+def test_drift_as_the_image_runs_it_names_the_change(venv: Path, tmp_path: Path, wheels: dict[str, Path]) -> None:
+    manifest = write_manifest(venv, tmp_path)
+    pip_install(venv, wheels["demo-1.1"])
+    assert drift_in_image(venv, manifest, strict=True) == (FAIL, "1 change(s) since the build: demo changed 1.0 -> 1.1")
 
 
 def test_installed_after_the_build_warns_naming_the_package(venv: Path, tmp_path: Path,
