@@ -98,3 +98,52 @@ def test_command_line_as_run_in_images(tree: Path) -> None:
     assert last == digest(tree)
     so = hashlib.sha256((tree / "pkg" / "b.so").read_bytes()).hexdigest()
     assert f"l pkg/c.txt 777 {tree}/link" in listing and f"f {so} 755 {tree}/pkg/b.so" in listing
+
+
+def test_the_digest_is_the_documented_algorithm_over_every_kind_of_entry(tmp_path: Path) -> None:
+    """Recomputed here from the module's description: a header line, then per entry, depth first and sorted
+    bytewise, `path NUL kind NUL octal-mode NUL payload` and a newline."""
+    root = tmp_path / "env"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "Z.py").write_bytes(b"z" * ((1 << 20) + 5))  # more than one read block
+    (root / "a.txt").write_text("a")
+    (root / "link").symlink_to("a.txt")
+    os.mkfifo(root / "pipe")
+    (root / "skip.json").write_text("the manifest")
+    for path, mode in ((root, 0o755), (root / "sub", 0o750), (root / "sub" / "Z.py", 0o644), (root / "a.txt", 0o600)):
+        path.chmod(mode)
+    (root / "pipe").chmod(0o640)
+    sha = {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in ("a.txt", "sub/Z.py")}
+    entries = [(root, "d", 0o755, ""), (root / "a.txt", "f", 0o600, sha["a.txt"]),
+               (root / "link", "l", os.lstat(root / "link").st_mode & 0o7777, "a.txt"), (root / "pipe", "o", 0o640, ""),
+               (root / "sub", "d", 0o750, ""), (root / "sub" / "Z.py", "f", 0o644, sha["sub/Z.py"])]
+    expected = hashlib.sha256(b"ptkit.fingerprint/1\n")
+    for path, kind, mode, payload in entries:
+        expected.update(b"\0".join([os.fsencode(path), kind.encode(), b"%o" % mode, payload.encode()]) + b"\n")
+    listing: list[str] = []
+    result = fp.fingerprint([str(root)], exclude=[str(root / "skip.json")], listing=listing)
+    assert result == {"algorithm": "ptkit.fingerprint/1", "digest": "sha256:" + expected.hexdigest(),
+                      "roots": [str(root)], "exclude": [str(root / "skip.json")], "files": 6}
+    assert listing == [f"{kind} {payload or '-'} {mode:o} {path}" for path, kind, mode, payload in entries]
+
+
+def test_the_manifest_is_excluded_by_default_and_only_by_default(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    assert fp.fingerprint([str(tmp_path)])["exclude"] == [fp.MANIFEST]
+    assert fp.fingerprint([str(tmp_path)], exclude=[])["exclude"] == []
+
+
+def test_an_excluded_path_skips_only_itself(tmp_path: Path) -> None:
+    for name in ("a", "b", "c"):
+        (tmp_path / name).write_text(name)
+    walked = [e.path for e in fp.walk([str(tmp_path)], [str(tmp_path / "a")])]
+    assert walked == [str(tmp_path), str(tmp_path / "b"), str(tmp_path / "c")]
+
+
+def test_names_sort_by_their_bytes_whatever_their_encoding(tmp_path: Path) -> None:
+    # b"\xff" (not UTF-8: listed as "\udcff") sorts after U+E000 (b"\xee\x80\x80") as bytes, before it as text
+    for name in (b"\xff", "\ue000".encode(), b"B", b"a"):
+        with open(os.fsencode(tmp_path) + b"/" + name, "wb"):
+            pass
+    names = [os.fsencode(Path(e.path).name) for e in fp.walk([str(tmp_path)])][1:]
+    assert names == [b"B", b"a", "\ue000".encode(), b"\xff"]

@@ -117,6 +117,27 @@ def test_shm_size_is_reported_in_its_unit():
     assert (report.checks[0].status, report.checks[0].detail) == expected
 
 
+@pytest.mark.parametrize(("blocks", "expected"), [
+    (None, ("shm", WARN, "/dev/shm is missing: DataLoader workers cannot share tensors")),
+    (1 << 18, ("shm", PASS, "/dev/shm is 1.0 GiB")),  # exactly the threshold: enough
+    ((1 << 18) - 1, ("shm", WARN, "/dev/shm is 1024 MiB (< 1 GiB): DataLoader workers may die with bus errors; "
+                                  "use docker run --shm-size=8g or --ipc=host")),
+    (16 << 10, ("shm", WARN, "/dev/shm is 64 MiB (< 1 GiB): DataLoader workers may die with bus errors; "
+                             "use docker run --shm-size=8g or --ipc=host")),
+])
+def test_shm_states_a_container_can_be_in(monkeypatch, blocks, expected):
+    """/dev/shm missing or Docker's 64 MiB default: states of other machines, given to the check as statvfs would."""
+    def statvfs(path: str) -> SimpleNamespace:
+        if blocks is None or path != "/dev/shm":
+            raise FileNotFoundError(path)
+        return SimpleNamespace(f_frsize=4096, f_blocks=blocks)
+
+    monkeypatch.setattr(runtime.os, "statvfs", statvfs)
+    report = Report()
+    runtime.check_shm(report)
+    assert [(c.name, c.status, c.detail) for c in report.checks] == [expected]
+
+
 def test_matmul_error_is_small_but_real_and_grows_with_a_narrower_dtype(torch):
     fp32, bf16 = (numerics.matmul_error(torch, "cpu", d) for d in ("fp32", "bf16"))
     assert 0 < fp32 < numerics.TOLERANCE["fp32"] and fp32 < bf16 < numerics.TOLERANCE["bf16"]
