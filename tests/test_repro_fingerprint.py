@@ -4,6 +4,7 @@ sensitive to every path, mode, content and symlink target."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -147,3 +148,25 @@ def test_names_sort_by_their_bytes_whatever_their_encoding(tmp_path: Path) -> No
             pass
     names = [os.fsencode(Path(e.path).name) for e in fp.walk([str(tmp_path)])][1:]
     assert names == [b"B", b"a", "\ue000".encode(), b"\xff"]
+
+
+def test_the_command_prints_the_digest_the_listing_or_the_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+
+
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "b").write_text("b")
+    result = fp.fingerprint([str(tmp_path)], exclude=[str(tmp_path / "b")])
+    assert fp.main([str(tmp_path), "--exclude", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().out == result["digest"] + "\n"
+    assert fp.main([str(tmp_path), "--exclude", str(tmp_path / "b"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == result
+    listing: list[str] = []
+    fp.fingerprint([str(tmp_path)], listing=listing)
+    assert fp.main([str(tmp_path), "--list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [*listing, fp.fingerprint([str(tmp_path)])["digest"]]
+
+
+def test_the_command_names_a_file_it_cannot_read_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert fp.main(["/proc/self/mem"]) == 1  # a regular file whose read fails (EIO), even for root
+    out, err = capsys.readouterr()
+    assert out == "" and err == "ptkit fingerprint: /proc/self/mem: Input/output error\n"

@@ -55,3 +55,25 @@ def test_judge_pip_compares_with_the_installed_distribution():
     assert smoke.judge_pip("numpy-lib", "0.0.1", "numpy")[0] == FAIL
     assert smoke.judge_pip("NCCL", "2.27.5", "ptkit-no-such-dist") == (
         PASS, "NCCL 2.27.5 (from the system, no ptkit-no-such-dist* pip package)")
+
+
+def test_svd_check_passes_naming_both_errors_and_fails_a_wrong_decomposition(torch, monkeypatch):
+    report = Report()
+    smoke.check_svd(report, torch, "cpu")
+    check = report.checks[0]
+    errors = {name: smoke.svd_error(torch, "cpu", getattr(torch, name)) for name in ("float32", "float64")}
+    assert (check.name, check.status) == ("smoke:svd:cpu", PASS)
+    assert check.detail == ("linalg.svd reconstructs its input (relative error "
+                            f"float32 {errors['float32']:.1e}, float64 {errors['float64']:.1e})")
+    assert 0 < errors["float64"] < errors["float32"]  # a real 16x9 decomposition, not an exact toy
+    svd = torch.linalg.svd
+
+    def off_by_1e_4(a, full_matrices=True):  # a wrong library: singular values 1e-4 too large
+        u, s, vh = svd(a, full_matrices=full_matrices)
+        return u, s * (1 + 1e-4), vh
+
+    monkeypatch.setattr(torch.linalg, "svd", off_by_1e_4)
+    report = Report()
+    smoke.check_svd(report, torch, "cpu")
+    assert report.checks[0].status == FAIL
+    assert report.checks[0].detail.startswith("U diag(S) Vh != A: float32 error 1.0e-04 > 1e-05; float64 error 1.0e-04")

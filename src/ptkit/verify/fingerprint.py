@@ -51,9 +51,12 @@ def _file_digest(path: str, cache: dict[tuple[int, int], str], st: os.stat_resul
     key = (st.st_dev, st.st_ino)  # hardlinked copies are read once
     if key not in cache:
         h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        try:
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as exc:  # a read error names no file: name it, the message is all the user sees
+            raise OSError(exc.errno, exc.strerror, path) from None
         cache[key] = h.hexdigest()
     return cache[key]
 
