@@ -40,7 +40,11 @@ def test_manifest_records_variant_torch_lock_hashes_and_debian(manifest: dict[st
     assert manifest["build"]["variant"] == variant.name
     torch = manifest["python"]["packages"]["torch"]
     assert torch["version"] == variant.torch and torch["hash_source"] == "lock" and len(torch["sha256"][0]) == 64
-    assert manifest["torch"]["torch"] == variant.torch
+    # torch.__version__ as imported: the pin, plus the local tag PyPI's CUDA builds carry (2.14.1+cu130)
+    public, _, local = manifest["torch"]["torch"].partition("+")
+    pinned, _, pinned_local = variant.torch.partition("+")
+    cuda_tag = "cu" + variant.cuda.replace(".", "") if variant.cuda else None
+    assert public == pinned and local in (pinned_local, cuda_tag)
     assert "python3" in manifest["debian"]["packages"]
 
 
