@@ -14,12 +14,14 @@ from ptkit.verify import gpu, imports
 from ptkit.verify.results import FAIL, PASS, Report
 
 
-def fake_torch(cuda: str | None = "13.0", cudnn=None, nccl=None, init=None) -> SimpleNamespace:
-    def raiser(exc):
-        def call():
-            raise exc
-        return call
+def raiser(exc: Exception):
+    """A call that fails as a missing library or build feature does."""
+    def call():
+        raise exc
+    return call
 
+
+def fake_torch(cuda: str | None = "13.0", cudnn=None, nccl=None, init=None) -> SimpleNamespace:
     return SimpleNamespace(
         __version__="2.14.1", version=SimpleNamespace(cuda=cuda),
         backends=SimpleNamespace(cudnn=SimpleNamespace(version=cudnn if callable(cudnn) else lambda: cudnn)),
@@ -34,9 +36,7 @@ def test_cudnn_versions_decode_both_numbering_schemes(raw, text):
 
 
 def test_a_cudnn_that_cannot_load_is_none():
-    def broken():
-        raise OSError("libcudnn.so.9: cannot open shared object file")
-
+    broken = raiser(OSError("libcudnn.so.9: cannot open shared object file"))
     assert imports.cudnn_version(fake_torch(cudnn=broken)) is None
 
 
@@ -46,10 +46,7 @@ def test_nccl_versions(raw, text):
 
 
 def test_a_build_without_nccl_is_none():
-    def missing():
-        raise AttributeError("no nccl")
-
-    assert imports.nccl_version(fake_torch(nccl=missing)) is None
+    assert imports.nccl_version(fake_torch(nccl=raiser(AttributeError("no nccl")))) is None
 
 
 @pytest.mark.parametrize(("built", "expected", "status", "detail"), [
