@@ -5,20 +5,11 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from ptkit.verify import drift, inventory
-
-
-def dist_info(site: Path, folder: str, header: str, record: str | None = "x.py,,\n") -> Path:
-    path = site / folder
-    path.mkdir(parents=True)
-    (path / ("METADATA" if folder.endswith(".dist-info") else "PKG-INFO")).write_text(header)
-    if record is not None:
-        (path / "RECORD").write_text(record)
-    return path
+from tests.utils.stand_ins import dist_info
 
 
 @pytest.mark.parametrize(("name", "canonical"), [("Jinja2", "jinja2"), ("jinja_2", "jinja-2"), ("a.b--c", "a-b-c")])

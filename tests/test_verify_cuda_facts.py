@@ -12,13 +12,7 @@ import pytest
 
 from ptkit.verify import gpu, imports
 from ptkit.verify.results import FAIL, PASS, Report
-
-
-def raiser(exc: Exception):
-    """A call that fails as a missing library or build feature does."""
-    def call():
-        raise exc
-    return call
+from tests.utils.stand_ins import raiser
 
 
 def fake_torch(cuda: str | None = "13.0", cudnn=None, nccl=None, init=None) -> SimpleNamespace:
