@@ -41,12 +41,19 @@ def run_variant_session(api: Any, variant: str, options: list[str], created_imag
     proc = subprocess.run([*NOX, "-s", variant, "--", *options], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
     record_evidence(proc.stdout + proc.stderr)
+    data = created_by(api, reports, created_images)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc, data[0]
+
+
+def created_by(api: Any, reports: list[Path], created_images: list[str]) -> list[dict[str, Any]]:
+    """The reports ({} where missing); every tag of the images they ran in is added to `created_images`
+    (a build tags its image several times: name, content and dated tags)."""
     data = [json.loads(r.read_text()) if r.exists() else {} for r in reports]
     for report in data:
         if image_id := report.get("run", {}).get("image_id"):
             created_images.extend(api.images.get(image_id).tags)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc, data[0]
+    return data
 
 
 class Builds:
