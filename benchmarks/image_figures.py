@@ -21,7 +21,6 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import timeit
 import urllib.request
@@ -30,6 +29,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.utils.registry: the throwaway registry the Docker tests use too
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import naive  # noqa: E402 - benchmarks/naive.py, beside this script
+
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
 LIST_LIBS = r"""
 import collections, hashlib, json, os, sys
@@ -78,41 +80,15 @@ def python_loop_s() -> float:
     return min(timeit.timeit(code, number=1) for _ in range(3))
 
 
-NAIVE_TAG = "ptkit-figures/naive:{variant}"
-# What a user would write for torch.compile: one stage, the compiler and headers from apt, the variant's
-# lock (the wheelhouse's requirements.lock, as `ptkit wheelhouse` writes it) installed by pip.
-NAIVE_DOCKERFILE = """FROM {base}
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv python3-dev g++ openssl \\
- && rm -rf /var/lib/apt/lists/*
-COPY . /wheelhouse/
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheelhouse \\
-    --require-hashes --no-deps -r /wheelhouse/requirements.lock && rm -rf /wheelhouse
-"""
-
-
-def naive_image_gb(base: str, wheelhouse: str, variant: str) -> float:
-    """Build the variant's naive single-stage image from its wheelhouse (offline), measure it, remove it.
-    Its wheelhouse COPY layer is not counted: a user installing from an index would not have it."""
-    tag = NAIVE_TAG.format(variant=variant)
-    with tempfile.TemporaryDirectory(prefix="ptkit-naive-") as tmp:
-        dockerfile = Path(tmp) / "Dockerfile"
-        dockerfile.write_text(NAIVE_DOCKERFILE.format(base=base))
-        run(["docker", "build", "-q", "-t", tag, "-f", str(dockerfile), wheelhouse])
-    try:
-        import docker
-
-        history = docker.from_env().api.history(tag)
-        return size(tag) - next(layer["Size"] for layer in history if "COPY dir:" in layer["CreatedBy"]) / 1e9
-    finally:
-        subprocess.run(["docker", "rmi", tag], capture_output=True)
-
-
 def naive_figures(base: str, wheelhouses: dict[str, str]) -> dict[str, dict[str, float]]:
     """{variant: {naive_gb, ptkit_gb, ratio}}: ptkit's devel image (compile support too) against the naive one."""
     out = {}
     for variant, wheelhouse in wheelhouses.items():
-        naive, ptkit = naive_image_gb(base, wheelhouse, variant), size(f"ptkit:{variant}")
-        out[variant] = {"naive_gb": round(naive, 3), "ptkit_gb": round(ptkit, 3), "ratio": round(ptkit / naive, 2)}
+        house = Path(wheelhouse)
+        naive_gb = naive.image_gb(variant, base, house / "requirements.lock", wheelhouse=house, devel=True)
+        ptkit = size(f"ptkit:{variant}")
+        out[variant] = {"naive_gb": round(naive_gb, 3), "ptkit_gb": round(ptkit, 3),
+                        "ratio": round(ptkit / naive_gb, 2)}
     return out
 
 

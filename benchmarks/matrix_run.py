@@ -140,8 +140,8 @@ def run_md(command: str, started: dt.datetime, rows: list[dict[str, object]], di
         "# The PyPI-served matrix, built and verified on one host", "",
         f"Command: `{command}`  ", f"Date: {started:%Y-%m-%d %H:%M} UTC  ",
         f"Total time: {total_s / 60:.1f} min  ",
-        f"Peak disk use ({disk.path}): {gb(disk.peak)} ({gb(disk.peak - disk.start)} above the {gb(disk.start)} "
-        "in use at the start; each image's images are removed before the next)", "",
+        f"Peak disk use (the file system holding {disk.path}): {gb(disk.peak)} ({gb(disk.peak - disk.start)} "
+        f"above the {gb(disk.start)} in use at the start; each image's images are removed before the next)", "",
         "| image | result | wall time (wheelhouse, build, verify, prune) | build time | image size |",
         "| --- | --- | --- | --- | --- |",
     ]

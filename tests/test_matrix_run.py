@@ -4,11 +4,12 @@ runs (parsed by ptkit's own parser), the disk sampler on a real folder, RUN.md; 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
 import pytest
-from benchmarks import matrix_run
+from benchmarks import matrix_run, naive, naive_sizes
 
 from ptkit import cli, pipeline
 from ptkit.errors import PtkitError
@@ -67,7 +68,7 @@ def test_run_md_has_the_command_each_image_and_the_peak(tmp_path):
     text = matrix_run.run_md("nox -s matrix", dt.datetime(2026, 11, 27, 12, tzinfo=dt.timezone.utc), rows, disk, 64)
     assert "`nox -s matrix`" in text and "2026-11-27 12:00" in text and "Total time: 1.1 min" in text
     assert "| a | ok | 61.0 s | 50.2 s | 2.50 GB |" in text and "| b | failed (exit 1) | 3.0 s | - | - |" in text
-    assert f"Peak disk use ({Path(tmp_path)})" in text
+    assert f"Peak disk use (the file system holding {Path(tmp_path)})" in text
 
 
 def test_the_image_block_has_the_size_and_build_time_and_survives_the_report_round_trip():
@@ -76,3 +77,30 @@ def test_the_image_block_has_the_size_and_build_time_and_survives_the_report_rou
     data = Report(image=block).to_dict()
     assert data["image"] == block and Report.from_dict(data).image == block
     assert "image" not in Report().to_dict()
+
+
+def test_the_naive_image_installs_the_lock_hash_checked_from_the_index_or_the_wheelhouse():
+    online = naive.dockerfile("ptkit/base:bookworm", PYPI_SIMPLE, devel=False, ca_bundle=True)
+    assert online.startswith("FROM ptkit/base:bookworm\n") and "g++" not in online
+    assert f"PIP_CERT=/context/ca.pem /opt/venv/bin/pip install --no-cache-dir --index-url {PYPI_SIMPLE}" in online
+    assert "--require-hashes --no-deps -r /context/requirements.lock" in online
+    offline = naive.dockerfile("base", None, devel=True)
+    assert "--no-index --find-links /context" in offline and "python3-dev g++" in offline and "PIP_CERT" not in offline
+
+
+def test_naive_sizes_reads_the_matrix_runs_sizes_and_writes_the_table(tmp_path):
+    job = JOBS[-1]
+    assert naive_sizes.recorded_bytes(job, tmp_path) is None  # that run did not build it
+    report = Report(image={"size_bytes": 5_590_000_000}).to_dict()
+    (tmp_path / f"{job.name}-runtime.json").write_text(json.dumps(report))
+    assert naive_sizes.recorded_bytes(job, tmp_path) == 5_590_000_000
+    text = naive_sizes.naive_md("python benchmarks/naive_sizes.py", [
+        {"image": job.name, "ptkit": "5.59 GB", "naive": "7.10 GB", "ratio": "0.79"}])
+    assert f"| {job.name} | 5.59 GB | 7.10 GB | 0.79 |" in text and "`python benchmarks/naive_sizes.py`" in text
+
+
+def test_naive_sizes_refuses_an_unknown_image_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        naive_sizes.main(["--variants", "nope"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith("naive_sizes: --variants nope: not a PyPI-served image of the matrix")

@@ -18,7 +18,7 @@ th, td { border: 1px solid #ccc; padding: 3px 6px; vertical-align: top; text-ali
 th { background: #f0f0f0; }
 td.pass { background: #d8f0dc; } td.warn { background: #fff0c2; }
 td.fail { background: #f8cdd0; } td.skip { background: #ececec; color: #666; }
-td.cell { min-width: 7em; max-width: 16em; }
+td.cell { min-width: 7em; max-width: 16em; overflow-wrap: anywhere; }  /* a commit hash must not spill over */
 td small { display: block; color: #444; font-size: 0.8em; }
 b.OK { color: #17692b; } b.FAILED { color: #a4161a; }
 figure { margin: 1em 0; } figure svg { max-width: 100%; height: auto; }
