@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.utils.registry: the throwaway registry the Docker tests use too
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import naive  # noqa: E402 - benchmarks/naive.py, beside this script
+from matrix_run import prune_stages  # noqa: E402
 
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
 LIST_LIBS = r"""
@@ -74,6 +76,15 @@ def run(cmd: list[str]) -> float:
     return timed(cmd)[0]
 
 
+STEP = re.compile(r"\[\d+/\d+\] (.+?)\s+\(([\d.]+) s\)$")
+
+
+def build_steps(progress: str) -> list[tuple[str, float]]:
+    """The steps in ptkit build's progress lines ("[20/56] RUN ...  (1.7 s)"), slowest first."""
+    found = (STEP.search(line.strip()) for line in progress.splitlines())
+    return sorted(((m[1][:60], float(m[2])) for m in found if m), key=lambda step: -step[1])
+
+
 def python_loop_s() -> float:
     """This host's speed right now (a shared VM's varies by 2x): 10**7 Python additions, best of 3."""
     code = "s = 0\nfor i in range(10**7):\n    s += i"
@@ -92,13 +103,24 @@ def naive_figures(base: str, wheelhouses: dict[str, str]) -> dict[str, dict[str,
     return out
 
 
-def installer_builds(base: str, wheelhouse: str) -> dict[str, float]:
-    """Wall seconds of a --no-cache build of ptkit:cuda130 from the wheelhouse and its lock, with pip, then uv."""
+def installer_builds(base: str, wheelhouse: str) -> dict[str, Any]:
+    """Wall seconds of a --no-cache build of ptkit:cuda130 from the wheelhouse and its lock, with pip, then uv;
+    and each build's slowest steps (ptkit build's progress on stderr), to show where the time goes."""
     build = [sys.executable, "-m", "ptkit", "build", "cuda130", "--no-cache", "--base-image", base,
              "--wheelhouse", wheelhouse, "--lock", str(ROOT / "locks" / "cuda130.txt")]
-    pip_s = run([*build, "--installer", "pip"])
-    uv_s = run([*build, "--installer", "uv"])
+    slowest: dict[str, list[tuple[str, float]]] = {}
+    seconds: dict[str, float] = {}
+    for installer in ("pip", "uv"):
+        start = time.monotonic()
+        proc = subprocess.run([*build, "--installer", installer], cwd=ROOT, capture_output=True, text=True)
+        seconds[installer] = time.monotonic() - start
+        prune_stages()  # the disk holds one build's stages at a time
+        if proc.returncode != 0:
+            sys.exit(f"failed: --installer {installer}\n{proc.stderr[-2000:]}")
+        slowest[installer] = build_steps(proc.stderr)[:4]
+    pip_s, uv_s = seconds["pip"], seconds["uv"]
     return {"cuda130_no_cache_build_pip_s": round(pip_s, 1), "cuda130_no_cache_build_uv_s": round(uv_s, 1),
+            "cuda130_slowest_steps": slowest,
             "cuda130_no_cache_build_s": round(uv_s, 1), "cuda130_uv_pip_ratio": round(uv_s / pip_s, 2)}
 
 
@@ -239,6 +261,8 @@ def print_figures(figures: dict[str, Any], cuda_image: str) -> None:
         pip_s, uv_s = figures["cuda130_no_cache_build_pip_s"], figures["cuda130_no_cache_build_uv_s"]
         print(f"    with pip {pip_s:.1f} s, with uv {uv_s:.1f} s: uv/pip {figures['cuda130_uv_pip_ratio']:.2f} "
               "(goal <= 0.6)")
+        for installer, steps in figures.get("cuda130_slowest_steps", {}).items():
+            print(f"    slowest steps with {installer}: " + "; ".join(f"{step} {s:.0f} s" for step, s in steps))
     if "cuda_image_compressed_gb" in figures:
         print(f"{cuda_image} compressed (registry) : {figures['cuda_image_compressed_gb']:.3f} GB")
     print(json.dumps(figures))

@@ -85,6 +85,11 @@ def prune(job: Job) -> None:
     ids = subprocess.run(["docker", "image", "ls", "-q", *labels], capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "image", "rm", "-f", *sorted(set(ids))], capture_output=True)
+    prune_stages()
+
+
+def prune_stages() -> None:
+    """Remove the dangling build-stage images (a CUDA builder stage holds another copy of the wheels: 9 GB)."""
     subprocess.run(["docker", "image", "prune", "-f", "--filter", "label=ptkit.stage"], capture_output=True)
 
 
