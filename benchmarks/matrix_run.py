@@ -157,16 +157,22 @@ def run_md(command: str, started: dt.datetime, rows: list[dict[str, object]], di
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_jobs(parser: argparse.ArgumentParser, argv: list[str] | None,
+               reports_help: str) -> tuple[argparse.Namespace, list[Job]]:
+    """Add --variants and --reports, parse, and select the jobs; an unknown image is a usage error (exit 2)."""
     parser.add_argument("--variants", nargs="+", default=[], metavar="IMAGE", help="only these (e.g. cuda126-pypi)")
-    parser.add_argument("--base-image", metavar="IMG", help="default: the local base (`ptkit base --if-missing`)")
-    parser.add_argument("--reports", type=Path, default=REPORTS, metavar="DIR", help="reports and RUN.md")
+    parser.add_argument("--reports", type=Path, default=REPORTS, metavar="DIR", help=reports_help)
     args = parser.parse_args(argv)
     try:
-        todo = jobs(matrix.load(ROOT / "matrix.toml"), args.variants)
+        return args, jobs(matrix.load(ROOT / "matrix.toml"), args.variants)
     except PtkitError as exc:
-        parser.exit(2, f"matrix_run: {exc}\n")
+        parser.exit(2, f"{Path(parser.prog).stem}: {exc}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="matrix_run", description=__doc__.splitlines()[0])
+    parser.add_argument("--base-image", metavar="IMG", help="default: the local base (`ptkit base --if-missing`)")
+    args, todo = parse_jobs(parser, argv, "reports and RUN.md")
     base = args.base_image or subprocess.run([*PTKIT, "base", "--if-missing"], capture_output=True, text=True,
                                              check=True).stdout.strip()
     args.reports.mkdir(parents=True, exist_ok=True)

@@ -21,10 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naive
-from matrix_run import CA_BUNDLE, REPORTS, ROOT, Job, jobs
-
-from ptkit import matrix
-from ptkit.errors import PtkitError
+from matrix_run import CA_BUNDLE, ROOT, Job, parse_jobs
 
 
 def recorded_bytes(job: Job, reports: Path) -> int | None:
@@ -54,15 +51,9 @@ def naive_md(command: str, rows: list[dict[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=[], metavar="IMAGE", help="only these (e.g. cuda126-pypi)")
+    parser = argparse.ArgumentParser(prog="naive_sizes", description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", default="ptkit/base:bookworm", metavar="IMG")
-    parser.add_argument("--reports", type=Path, default=REPORTS, metavar="DIR", help="the matrix run's reports")
-    args = parser.parse_args(argv)
-    try:
-        todo = jobs(matrix.load(ROOT / "matrix.toml"), args.variants)
-    except PtkitError as exc:
-        parser.exit(2, f"naive_sizes: {exc}\n")
+    args, todo = parse_jobs(parser, argv, "the matrix run's reports")
     rows, worst = [], 0.0
     for job in todo:
         ptkit = recorded_bytes(job, args.reports)
