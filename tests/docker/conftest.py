@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from tests.utils.builds import Builds, ImageUnderTest
 from tests.utils.docker_helpers import BASE_IMAGE, ROLE, TrackedContainer, container_ids, has_gpus
 from tests.utils.ptkit_cli import run_ptkit
 from tests.utils.registry import LocalRegistry
+
+STAMP = re.compile(r"-\d{8}-(norev|[0-9a-f]{7}(-dirty)?)$")  # the end of render.stamped_tag's tags
 
 BUILD_SKIP = "--image given: build tests need to build"
 
@@ -51,10 +54,14 @@ def created_images(api: Any) -> Iterator[list[str]]:
     from docker.errors import ImageNotFound
 
     tags: list[str] = []
+    before = {tag for image in api.images.list() for tag in image.tags}
     yield tags
     if os.environ.get("PTKIT_KEEP_IMAGES") == "1":
         return
-    for tag in reversed(tags):
+    # A rebuild that the cache answers re-tags the same image with its dated tag (render.stamped_tag), and
+    # once the suite's own files make the checkout dirty that tag is a new one: remove those too.
+    stamped = [tag for image in api.images.list() for tag in image.tags if tag not in before and STAMP.search(tag)]
+    for tag in [*reversed(tags), *stamped]:
         with contextlib.suppress(ImageNotFound):
             api.images.remove(tag, force=True)
     # Rebuilds leave the previous image untagged, and multi-stage builds leave their stages' cache
