@@ -48,6 +48,11 @@ class Job:
     def name(self) -> str:
         return self.variant.image_name
 
+    @property
+    def lock(self) -> Path:
+        """Its committed lock (locks/IMAGE.txt; it may not exist)."""
+        return ROOT / "locks" / f"{self.name}.txt"
+
 
 def jobs(m: matrix.Matrix, only: Sequence[str] = ()) -> list[Job]:
     """The PyPI-served images of the matrix (and its CPU rows), in matrix order; `only`: these image names."""
@@ -67,8 +72,7 @@ def jobs(m: matrix.Matrix, only: Sequence[str] = ()) -> list[Job]:
 
 def commands(job: Job, base_image: str, reports: Path) -> list[list[str]]:
     """The ptkit commands of one job: its wheelhouse when it needs one, then the check."""
-    lock = ROOT / "locks" / f"{job.name}.txt"
-    lock_args = ["--lock", str(lock)] if lock.is_file() else []
+    lock_args = ["--lock", str(job.lock)] if job.lock.is_file() else []
     source = ["--source", job.source] if job.source else []
     check = [*PTKIT, "check", job.variant.name, *source, "--flavor", "runtime", "--base-image", base_image,
              *lock_args, *(["--ca-bundle", str(CA_BUNDLE)] if CA_BUNDLE.is_file() else []), "--reports", str(reports)]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naive
-from matrix_run import CA_BUNDLE, ROOT, Job, parse_jobs
+from matrix_run import CA_BUNDLE, Job, parse_jobs
 
 
 def recorded_bytes(job: Job, reports: Path) -> int | None:
@@ -33,9 +33,8 @@ def recorded_bytes(job: Job, reports: Path) -> int | None:
 
 
 def measure(job: Job, base: str) -> float:
-    lock = ROOT / "locks" / f"{job.name}.txt"
     ca = CA_BUNDLE if CA_BUNDLE.is_file() else None
-    return naive.image_gb(job.name, base, lock, index_url=job.variant.index_url, wheelhouse=job.wheelhouse,
+    return naive.image_gb(job.name, base, job.lock, index_url=job.variant.index_url, wheelhouse=job.wheelhouse,
                           ca_bundle=ca)
 
 

@@ -29,6 +29,15 @@ def only(report: Report) -> tuple[str, str, str]:
     return check.name, check.status, check.detail
 
 
+def beside_pip(site: Path, check, torch: SimpleNamespace, pip: tuple[str, str] | None) -> tuple[str, str, str]:
+    """Run a library check with `pip` = (name, version) installed in `site`, or no such package."""
+    if pip:
+        installed(site, *pip)
+    report = Report()
+    check(report, torch)
+    return only(report)
+
+
 @pytest.fixture
 def site(tmp_path, monkeypatch) -> Path:
     """A folder on sys.path where the test installs pip packages (importlib.metadata finds them there)."""
@@ -50,11 +59,7 @@ def site(tmp_path, monkeypatch) -> Path:
     (library_torch(cudnn=False), None, (FAIL, "torch cannot load cuDNN")),
 ])
 def test_cudnn_loaded_compiled_and_pip(site, torch, pip, expected):
-    if pip:
-        installed(site, *pip)
-    report = Report()
-    smoke.check_cudnn(report, torch)
-    assert only(report) == ("smoke:cudnn", *expected)
+    assert beside_pip(site, smoke.check_cudnn, torch, pip) == ("smoke:cudnn", *expected)
 
 
 def test_a_version_prefix_is_not_a_match(site):
@@ -70,11 +75,7 @@ def test_a_version_prefix_is_not_a_match(site):
     (library_torch(nccl=None), None, (SKIP, "torch was built without NCCL")),
 ])
 def test_nccl_loaded_and_pip(site, torch, pip, expected):
-    if pip:
-        installed(site, *pip)
-    report = Report()
-    smoke.check_nccl(report, torch)
-    assert only(report) == ("smoke:nccl", *expected)
+    assert beside_pip(site, smoke.check_nccl, torch, pip) == ("smoke:nccl", *expected)
 
 
 PROBE_TORCH = """\

@@ -12,15 +12,12 @@ import pytest
 
 from ptkit.verify import gpu, imports
 from ptkit.verify.results import FAIL, PASS, Report
-from tests.utils.stand_ins import raiser
+from tests.utils.stand_ins import cuda_torch, raiser
 
 
 def fake_torch(cuda: str | None = "13.0", cudnn=None, nccl=None, init=None) -> SimpleNamespace:
-    return SimpleNamespace(
-        __version__="2.14.1", version=SimpleNamespace(cuda=cuda),
-        backends=SimpleNamespace(cudnn=SimpleNamespace(version=cudnn if callable(cudnn) else lambda: cudnn)),
-        cuda=SimpleNamespace(nccl=SimpleNamespace(version=nccl if callable(nccl) else lambda: nccl),
-                             init=init or raiser(RuntimeError("CUDA driver initialization failed"))))
+    """The shared stand-in, without cuDNN or NCCL unless given."""
+    return cuda_torch(cuda, cudnn_version=cudnn, nccl=nccl, init=init)
 
 
 @pytest.mark.parametrize(("raw", "text"), [(91002, "9.10.2"), (90100, "9.1.0"), (8907, "8.9.7"), (7605, "7.6.5"),

@@ -33,7 +33,8 @@ def raiser(exc: Exception):
 
 def cuda_torch(cuda: str | None = "12.8", **parts: Any) -> SimpleNamespace:
     """A torch built for `cuda` as far as the build facts go: cuDNN 9.10.2, NCCL 2.27.3, sm_80 and sm_90, MKL,
-    AVX512; `parts` replaces any of them (cudnn_version=, nccl=, arch_flags=, config=, capability=, hip=)."""
+    AVX512, a CUDA init that fails; `parts` replaces any of them (cudnn_version=, nccl=, arch_flags=, config=,
+    capability=, hip=, init=)."""
     cudnn = parts.get("cudnn_version", 91002)
     nccl = parts.get("nccl", (2, 27, 3))
     return SimpleNamespace(
@@ -41,7 +42,8 @@ def cuda_torch(cuda: str | None = "12.8", **parts: Any) -> SimpleNamespace:
         version=SimpleNamespace(cuda=cuda, hip=parts.get("hip")),
         backends=SimpleNamespace(cpu=SimpleNamespace(get_cpu_capability=lambda: parts.get("capability", "AVX512")),
                                  cudnn=SimpleNamespace(version=cudnn if callable(cudnn) else lambda: cudnn)),
-        cuda=SimpleNamespace(nccl=SimpleNamespace(version=nccl if callable(nccl) else lambda: nccl)),
+        cuda=SimpleNamespace(nccl=SimpleNamespace(version=nccl if callable(nccl) else lambda: nccl),
+                             init=parts.get("init") or raiser(RuntimeError("CUDA driver initialization failed"))),
         _C=SimpleNamespace(_cuda_getArchFlags=lambda: parts.get("arch_flags", "sm_80 sm_90")),
         __config__=SimpleNamespace(show=lambda: parts.get("config", "  - BLAS_INFO=mkl\n  - LAPACK_INFO=mkl\n")),
     )
