@@ -2,6 +2,7 @@
 
     python benchmarks/image_figures.py [--base-image IMG] [--wheelhouse DIR] [--packages "torch numpy"]
                                        [--skip-cold] [--cuda-image ptkit:cuda130] [--cuda-wheelhouse DIR]
+                                       [--rounds N]
 
 Defaults match scripts/main.sh (local base image, local wheelhouse, torch + numpy). The cold build
 uses --no-cache. The "touch" is a throwaway file added to the ptkit package for one rebuild, as an
@@ -10,15 +11,15 @@ duplicate shared libraries. Flavors: the devel (ptkit:VARIANT) and runtime (ptki
 sizes of cpu and cuda130 where built, the cost of compile support (devel - runtime), and per variant
 (cpu, and cuda130 with --cuda-wheelhouse) a naive single-stage image with compile support (apt g++
 python3-dev, pip install of the wheelhouse's lock, no slimming) beside ptkit's devel image, for scale.
-With --cuda-wheelhouse, ptkit:cuda130 is built with --no-cache twice from it, with pip and then with uv
-(the default installer, so ptkit:cuda130 is left as uv built it), and the uv/pip time ratio printed.
+With --cuda-wheelhouse, ptkit:cuda130 is built with --no-cache from it, with pip and then with uv (the
+default installer, so ptkit:cuda130 is left as uv built it), --rounds times, and the uv/pip time ratio of
+the builds and of their install step printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.utils.registry: the throwaway registry the Docker tests use too
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import naive  # noqa: E402 - benchmarks/naive.py, beside this script
-from matrix_run import prune_stages  # noqa: E402
+from installers import installer_builds, print_installers  # noqa: E402
 
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
 LIST_LIBS = r"""
@@ -76,15 +77,6 @@ def run(cmd: list[str]) -> float:
     return timed(cmd)[0]
 
 
-STEP = re.compile(r"\[\d+/\d+\] (.+?)\s+\(([\d.]+) s\)$")
-
-
-def build_steps(progress: str) -> list[tuple[str, float]]:
-    """The steps in ptkit build's progress lines ("[20/56] RUN ...  (1.7 s)"), slowest first."""
-    found = (STEP.search(line.strip()) for line in progress.splitlines())
-    return sorted(((m[1][:60], float(m[2])) for m in found if m), key=lambda step: -step[1])
-
-
 def python_loop_s() -> float:
     """This host's speed right now (a shared VM's varies by 2x): 10**7 Python additions, best of 3."""
     code = "s = 0\nfor i in range(10**7):\n    s += i"
@@ -101,27 +93,6 @@ def naive_figures(base: str, wheelhouses: dict[str, str]) -> dict[str, dict[str,
         out[variant] = {"naive_gb": round(naive_gb, 3), "ptkit_gb": round(ptkit, 3),
                         "ratio": round(ptkit / naive_gb, 2)}
     return out
-
-
-def installer_builds(base: str, wheelhouse: str) -> dict[str, Any]:
-    """Wall seconds of a --no-cache build of ptkit:cuda130 from the wheelhouse and its lock, with pip, then uv;
-    and each build's slowest steps (ptkit build's progress on stderr), to show where the time goes."""
-    build = [sys.executable, "-m", "ptkit", "build", "cuda130", "--no-cache", "--base-image", base,
-             "--wheelhouse", wheelhouse, "--lock", str(ROOT / "locks" / "cuda130.txt")]
-    slowest: dict[str, list[tuple[str, float]]] = {}
-    seconds: dict[str, float] = {}
-    for installer in ("pip", "uv"):
-        start = time.monotonic()
-        proc = subprocess.run([*build, "--installer", installer], cwd=ROOT, capture_output=True, text=True)
-        seconds[installer] = time.monotonic() - start
-        prune_stages()  # the disk holds one build's stages at a time
-        if proc.returncode != 0:
-            sys.exit(f"failed: --installer {installer}\n{proc.stderr[-2000:]}")
-        slowest[installer] = build_steps(proc.stderr)[:4]
-    pip_s, uv_s = seconds["pip"], seconds["uv"]
-    return {"cuda130_no_cache_build_pip_s": round(pip_s, 1), "cuda130_no_cache_build_uv_s": round(uv_s, 1),
-            "cuda130_slowest_steps": slowest,
-            "cuda130_no_cache_build_s": round(uv_s, 1), "cuda130_uv_pip_ratio": round(uv_s / pip_s, 2)}
 
 
 def flavor_sizes(variants: tuple[str, ...] = ("cpu", "cuda130")) -> dict[str, dict[str, float]]:
@@ -192,6 +163,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cuda-wheelhouse", metavar="DIR",
                         help="first build ptkit:cuda130 with --no-cache from DIR and locks/cuda130.txt, timed, with "
                              "pip and with uv; also its naive image from DIR")
+    parser.add_argument("--rounds", type=int, default=2, choices=range(1, 6), metavar="1-5",
+                        help="with --cuda-wheelhouse: builds per installer, alternating (default: 2)")
     return parser.parse_args()
 
 
@@ -256,13 +229,7 @@ def print_figures(figures: dict[str, Any], cuda_image: str) -> None:
         print(f"{cuda_image} image size         : {figures['cuda_image_gb']:.3f} GB "
               f"({figures['cuda_image_shared_lib_gb']:.3f} GB in {figures['cuda_image_shared_libs']} shared libraries, "
               f"byte-identical copies: {figures['cuda_image_duplicate_mb']} MB)")
-    if "cuda130_no_cache_build_s" in figures:
-        print(f"ptkit:cuda130 build (--no-cache)    : {figures['cuda130_no_cache_build_s']:.1f} s")
-        pip_s, uv_s = figures["cuda130_no_cache_build_pip_s"], figures["cuda130_no_cache_build_uv_s"]
-        print(f"    with pip {pip_s:.1f} s, with uv {uv_s:.1f} s: uv/pip {figures['cuda130_uv_pip_ratio']:.2f} "
-              "(goal <= 0.6)")
-        for installer, steps in figures.get("cuda130_slowest_steps", {}).items():
-            print(f"    slowest steps with {installer}: " + "; ".join(f"{step} {s:.0f} s" for step, s in steps))
+    print_installers(figures)
     if "cuda_image_compressed_gb" in figures:
         print(f"{cuda_image} compressed (registry) : {figures['cuda_image_compressed_gb']:.3f} GB")
     print(json.dumps(figures))
@@ -272,7 +239,7 @@ def main() -> None:
     args = parse_args()
     figures: dict[str, Any] = {}
     if args.cuda_wheelhouse:
-        figures.update(installer_builds(args.base_image, args.cuda_wheelhouse))
+        figures.update(installer_builds(args.base_image, args.cuda_wheelhouse, args.rounds))
     figures.update(cpu_figures(args))
     figures["flavors"] = flavor_sizes()
     if not args.skip_naive:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from benchmarks import image_figures, matrix_run, naive, naive_sizes
+from benchmarks import installers, matrix_run, naive, naive_sizes
 
 from ptkit import cli, pipeline
 from ptkit.errors import PtkitError
@@ -106,8 +106,8 @@ def test_naive_sizes_refuses_an_unknown_image_in_one_line(capsys):
     assert capsys.readouterr().err.startswith("naive_sizes: --variants nope: not a PyPI-served image of the matrix")
 
 
-def test_image_figures_reads_the_slowest_steps_from_ptkit_builds_progress():
+def test_installers_reads_the_slowest_steps_from_ptkit_builds_progress():
     progress = ("building cuda130\n  [5/75] RUN apt-get update  (15.2 s)\n  [6/75] LABEL x  (0.1 s)\n"
                 "ptkit build: noise (3 s)\n  [21/75] RUN set -eu; install the wheels  (101.0 s)\n")
-    assert image_figures.build_steps(progress) == [("RUN set -eu; install the wheels", 101.0),
+    assert installers.build_steps(progress) == [("RUN set -eu; install the wheels", 101.0),
                                                    ("RUN apt-get update", 15.2), ("LABEL x", 0.1)]

@@ -77,7 +77,8 @@ def _add_build_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
     parser.add_argument("--lock", type=Path, metavar="FILE",
                         help="install exactly this hash-pinned lock (from `ptkit wheelhouse`, e.g. locks/cpu.txt)")
-    parser.add_argument("--no-cache", action="store_true", help="build every layer anew")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="build every layer anew, once: the second flavor reuses the layers the first just made")
     parser.add_argument("--installer", choices=INSTALLERS, default=INSTALLERS[0],
                         help=f"what installs the wheels in the build (hashes checked either way): uv {UV_VERSION} "
                              "(fast; a --wheelhouse must hold its wheel, as `ptkit wheelhouse` makes it) or pip")

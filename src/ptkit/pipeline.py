@@ -6,6 +6,7 @@ them. A new step (a scan, a manifest, an SBOM) is a function here between two ex
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import subprocess
 import sys
@@ -108,12 +109,15 @@ def build_image(api: Any, matrix: Matrix, variant: Variant, inputs: BuildInputs,
     """Build the variant's flavors (and the team image on devel, when asked), then push; devel first in the result."""
     prov, matrix_text = provenance(matrix), matrix.path.read_bytes()
     team = inputs.team_requirements is not None
-    built = []
+    built, flavor_inputs = [], inputs
     for flavor in (f for f in BUILD_ORDER if f in flavors):
         plan = render.plan(variant, inputs, prov, flavor=flavor, extra_tags=() if team else dest.tags,
                            latest=matrix.latest == variant.name)
         start = time.monotonic()
-        image_id = build.build_variant(api, plan, inputs, matrix_text)
+        image_id = build.build_variant(api, plan, flavor_inputs, matrix_text)
+        # --no-cache means "no layer from before this build": the next flavor reuses the shared layers
+        # just made (installing 5 GB of wheels twice doubled a cold CUDA build, to no purpose).
+        flavor_inputs = dataclasses.replace(inputs, no_cache=False)
         built.insert(0, Built(variant, flavor, plan.tags[0], image_id, plan.tags, plan.push_tags,
                               build_seconds=time.monotonic() - start))
     if team:

@@ -8,6 +8,7 @@ import json
 import signal
 
 import pytest
+from benchmarks import installers
 
 from ptkit.verify.bench import DEFAULT_SIZES
 from tests.utils import matrix_facts
@@ -114,3 +115,35 @@ def test_a_signal_during_a_build_leaves_no_container(api, image_under_test, buil
     assert "build interrupted" in last, last
     assert "Traceback" not in err
     assert wait_for(lambda: not (container_ids(api) - before), 60)
+
+
+def _built_ids(stderr: str) -> dict[str, str]:
+    """{flavor: image id} from `ptkit build`'s "built sha256:ID in S s: TAGS" lines (runtime is built first)."""
+    built = [line.split()[1] for line in stderr.splitlines() if line.startswith("built sha256:")]
+    return dict(zip(("runtime", "devel"), built, strict=True))
+
+
+# Last in the session: the rebuilt images take the tags of the image under test.
+@pytest.mark.builds
+@pytest.mark.runs_last
+def test_no_cache_builds_the_shared_layers_once(api, image_under_test, builds):
+    """--no-cache builds runtime anew, then devel on the layers just made: the venv (gigabytes for CUDA)
+    is installed and committed once, not once per flavor."""
+    v = image_under_test.variant
+    before = {image.id for image in api.images.list(all=True)}
+    proc = run_ptkit("build", v.name, "--no-cache", *builds.options(v), timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ids = _built_ids(proc.stderr)
+    history = {flavor: api.api.history(image_id) for flavor, image_id in ids.items()}
+    venv = max(history["runtime"], key=lambda entry: entry["Size"])  # the layer that holds the venv
+    assert venv["Id"] not in before, "runtime's venv layer came from the cache despite --no-cache"
+    devel_venv = max(history["devel"], key=lambda entry: entry["Size"])
+    assert devel_venv["Size"] == venv["Size"]
+    assert devel_venv["Id"] == venv["Id"], "devel installed the venv a second time"
+
+
+@pytest.mark.builds
+def test_the_install_step_is_named_as_the_build_progress_shows_it(image_under_test):
+    """benchmarks/installers.py finds the install step (what uv and pip differ in) in ptkit build's progress."""
+    steps = installers.build_steps(image_under_test.output)
+    assert installers.install_step() in [name for name, _ in steps]
