@@ -1,9 +1,10 @@
-"""uv against pip in the builder stage: --no-cache builds of ptkit:cuda130, timed whole and step by step.
+"""uv against pip in the builder stage: --no-cache builds of ptkit:cuda130, timed whole and in parts.
 
-Used by benchmarks/image_figures.py (--cuda-wheelhouse DIR). The installer changes one step of the
-build, the install of the lock's wheels; every other step (the context, copying the wheelhouse in,
-copying the venv out, apt, the manifests) is the same work for both, so the install step's own uv/pip
-ratio bounds the build's from below.
+Used by benchmarks/image_figures.py (--cuda-wheelhouse DIR). The installer changes two steps of the
+build: setting up the installer (uv's wheel; nothing for pip) and installing the lock's wheels. Every
+other step (the context, copying the wheelhouse in, copying the venv out, apt, the manifests) is the
+same work for both, so the ratio of those two steps bounds the build's ratio from below. Inside the
+install step, the installer's own time (the build's `ptkit-note` line) leaves out the layer commit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from matrix_run import prune_stages  # benchmarks/matrix_run.py, beside this scr
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = re.compile(r"\[\d+/\d+\] (.+?)\s+\(([\d.]+) s\)$")
+NOTE = re.compile(r"^\s*(uv|pip) installed the wheels in (\d+) ms$", re.MULTILINE)
+PARTS = ("build", "installer_steps", "installer")  # what each build's sample holds, in seconds
 
 
 def build_steps(progress: str) -> list[tuple[str, float]]:
@@ -29,22 +32,29 @@ def build_steps(progress: str) -> list[tuple[str, float]]:
     return sorted(((m[1][:60], float(m[2])) for m in found if m), key=lambda step: -step[1])
 
 
-def install_step() -> str:
-    """The install step as build_steps names it: docker/Dockerfile's RUN that calls `uv pip install`, its
-    backslash-newlines joined as the classic builder prints it, cut to build_steps' 60 characters."""
+def installer_steps() -> list[str]:
+    """The steps that differ between installers, as build_steps names them: docker/Dockerfile's RUNs that use
+    /opt/uv, their backslash-newlines joined as the classic builder prints them, cut to 60 characters."""
     text = (ROOT / "docker" / "Dockerfile").read_text().replace("\\\n", "")
-    return next(line for line in text.splitlines() if line.startswith("RUN ") and "uv pip install" in line)[:60]
+    return [line[:60] for line in text.splitlines() if line.startswith("RUN ") and "/opt/uv" in line]
+
+
+def sample(progress: str, seconds: float, installer: str) -> dict[str, float]:
+    """One build's parts: its wall time, the installer steps' time, and the installer's own time."""
+    names, notes = installer_steps(), NOTE.findall(progress)
+    steps = sum(s for name, s in build_steps(progress) if name in names)
+    if not steps or [who for who, _ in notes] != [installer]:
+        sys.exit(f"the --installer {installer} build's progress lacks its installer steps or its ptkit-note")
+    return {"build": seconds, "installer_steps": steps, "installer": int(notes[0][1]) / 1000}
 
 
 def installer_builds(base: str, wheelhouse: str, rounds: int) -> dict[str, Any]:
-    """Wall seconds of --no-cache builds of ptkit:cuda130 from the wheelhouse and its lock, pip then uv, `rounds`
-    times (alternating, so a change in the host's speed hits both); the install step's share of each (ptkit
-    build's progress on stderr), as the installer changes that step only; each build's slowest steps."""
+    """--no-cache builds of ptkit:cuda130 from the wheelhouse and its lock, pip then uv, `rounds` times
+    (alternating, so a change in the host's speed hits both); the medians of each part, and their ratios."""
     build = [sys.executable, "-m", "ptkit", "build", "cuda130", "--no-cache", "--base-image", base,
              "--wheelhouse", wheelhouse, "--lock", str(ROOT / "locks" / "cuda130.txt")]
-    step = install_step()
     slowest: dict[str, list[tuple[str, float]]] = {}
-    samples: dict[str, list[tuple[float, float]]] = {"pip": [], "uv": []}  # (build s, install step s)
+    samples: dict[str, list[dict[str, float]]] = {"pip": [], "uv": []}
     for _ in range(rounds):
         for installer in samples:
             start = time.monotonic()
@@ -53,32 +63,29 @@ def installer_builds(base: str, wheelhouse: str, rounds: int) -> dict[str, Any]:
             prune_stages()  # the disk holds one build's stages at a time
             if proc.returncode != 0:
                 sys.exit(f"failed: --installer {installer}\n{proc.stderr[-2000:]}")
-            steps = build_steps(proc.stderr)
-            if not (install := sum(s for name, s in steps if name == step)):
-                sys.exit(f"the install step ({step!r}) is not in the progress of the --installer {installer} build")
-            samples[installer].append((seconds, install))
-            slowest[installer] = steps[:4]
-    median = {k: (statistics.median(b for b, _ in v), statistics.median(i for _, i in v)) for k, v in samples.items()}
-    (pip_s, pip_install), (uv_s, uv_install) = median["pip"], median["uv"]
-    return {"cuda130_no_cache_build_pip_s": round(pip_s, 1), "cuda130_no_cache_build_uv_s": round(uv_s, 1),
-            "cuda130_install_step_pip_s": round(pip_install, 1), "cuda130_install_step_uv_s": round(uv_install, 1),
-            "cuda130_install_step_ratio": round(uv_install / pip_install, 2), "cuda130_rounds": rounds,
-            "cuda130_samples_s": samples, "cuda130_slowest_steps": slowest,
-            "cuda130_no_cache_build_s": round(uv_s, 1), "cuda130_uv_pip_ratio": round(uv_s / pip_s, 2)}
+            samples[installer].append(sample(proc.stderr, seconds, installer))
+            slowest[installer] = build_steps(proc.stderr)[:4]
+    medians = {who: {part: round(statistics.median(s[part] for s in runs), 1) for part in PARTS}
+               for who, runs in samples.items()}
+    ratios = {part: round(medians["uv"][part] / medians["pip"][part], 2) for part in PARTS}
+    return {"cuda130_installers": {"rounds": rounds, "medians_s": medians, "uv_pip": ratios, "samples_s": samples,
+                                   "slowest_steps": slowest},
+            "cuda130_no_cache_build_s": medians["uv"]["build"], "cuda130_uv_pip_ratio": ratios["build"]}
 
 
 def print_installers(figures: dict[str, Any]) -> None:
-    if "cuda130_no_cache_build_s" not in figures:
+    if "cuda130_installers" not in figures:
         return
-    print(f"ptkit:cuda130 build (--no-cache)    : {figures['cuda130_no_cache_build_s']:.1f} s")
-    pip_s, uv_s = figures["cuda130_no_cache_build_pip_s"], figures["cuda130_no_cache_build_uv_s"]
-    rounds = figures["cuda130_rounds"]
-    print(f"    with pip {pip_s:.1f} s, with uv {uv_s:.1f} s (medians of {rounds} each, alternating): "
-          f"uv/pip {figures['cuda130_uv_pip_ratio']:.2f} (goal <= 0.6)")
-    pip_i, uv_i = figures["cuda130_install_step_pip_s"], figures["cuda130_install_step_uv_s"]
-    print(f"    the install step (unpack, byte-compile, commit): pip {pip_i:.1f} s, uv {uv_i:.1f} s: "
-          f"uv/pip {figures['cuda130_install_step_ratio']:.2f}")
-    print(f"    every other step: pip {pip_s - pip_i:.1f} s, uv {uv_s - uv_i:.1f} s (the installer changes only "
-          "the install step: the build's ratio cannot go below that step's)")
-    for installer, steps in figures["cuda130_slowest_steps"].items():
+    f = figures["cuda130_installers"]
+    pip, uv, ratio = f["medians_s"]["pip"], f["medians_s"]["uv"], f["uv_pip"]
+    print(f"ptkit:cuda130 build (--no-cache)    : {uv['build']:.1f} s with uv")
+    print(f"    with pip {pip['build']:.1f} s, with uv {uv['build']:.1f} s (medians of {f['rounds']} each, "
+          f"alternating): uv/pip {ratio['build']:.2f} (goal <= 0.6)")
+    print(f"    installer steps (setup, install, commit): pip {pip['installer_steps']:.1f} s, "
+          f"uv {uv['installer_steps']:.1f} s: uv/pip {ratio['installer_steps']:.2f} (bounds the build's from below)")
+    print(f"    the installer alone (no commit)     : pip {pip['installer']:.1f} s, uv {uv['installer']:.1f} s: "
+          f"uv/pip {ratio['installer']:.2f}")
+    print(f"    every other step                    : pip {pip['build'] - pip['installer_steps']:.1f} s, "
+          f"uv {uv['build'] - uv['installer_steps']:.1f} s (the same work)")
+    for installer, steps in f["slowest_steps"].items():
         print(f"    slowest steps with {installer}: " + "; ".join(f"{step} {s:.0f} s" for step, s in steps))

@@ -12,6 +12,7 @@ from typing import Any
 LOG_TAIL = 20
 STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the classic builder wraps a step's stderr in colour codes
+NOTE = "ptkit-note: "  # a line the Dockerfile means users to see (the installer's time), shown under its step
 
 
 class Progress:
@@ -20,6 +21,7 @@ class Progress:
         self.tail: deque[str] = deque(maxlen=LOG_TAIL)
         self.start = self.step_start = time.monotonic()
         self.step = ""
+        self.notes: list[str] = []
         try:
             from rich.console import Console
 
@@ -52,6 +54,8 @@ class Progress:
             if not line.strip():
                 continue
             self.tail.append(line)
+            if line.startswith(NOTE):
+                self.notes.append(line.removeprefix(NOTE))
             match = STEP.match(line)
             if match:
                 self._finish_step()
@@ -63,6 +67,9 @@ class Progress:
     def _finish_step(self) -> None:
         if self.step:
             self._print(f"  {self.step}  ({time.monotonic() - self.step_start:.1f} s)")
+        for note in self.notes:
+            self._print(f"      {note}")
+        self.notes.clear()
 
     def done(self) -> float:
         self._finish_step()
