@@ -2,7 +2,7 @@
 
     python benchmarks/image_figures.py [--base-image IMG] [--wheelhouse DIR] [--packages "torch numpy"]
                                        [--skip-cold] [--cuda-image ptkit:cuda130] [--cuda-wheelhouse DIR]
-                                       [--rounds N]
+                                       [--rounds N] [--naive-matrix]
 
 Defaults match scripts/main.sh (local base image, local wheelhouse, torch + numpy). The cold build
 uses --no-cache. The "touch" is a throwaway file added to the ptkit package for one rebuild, as an
@@ -13,7 +13,8 @@ sizes of cpu and cuda130 where built, the cost of compile support (devel - runti
 python3-dev, pip install of the wheelhouse's lock, no slimming) beside ptkit's devel image, for scale.
 With --cuda-wheelhouse, ptkit:cuda130 is built with --no-cache from it, with pip and then with uv (the
 default installer, so ptkit:cuda130 is left as uv built it), --rounds times, and the uv/pip time ratio of
-the builds and of their install step printed.
+the builds and of their install step printed. With --naive-matrix, benchmarks/naive_sizes.py then prints
+ptkit/naive for each image of the last matrix run.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.utils.registry: the throwaway registry the Docker tests use too
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import naive  # noqa: E402 - benchmarks/naive.py, beside this script
+import naive_sizes  # noqa: E402
 from installers import installer_builds, print_installers  # noqa: E402
 
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
@@ -158,6 +160,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-cold", action="store_true", help="do not time a --no-cache build")
     parser.add_argument("--cuda-image", default="ptkit:cuda130")
     parser.add_argument("--skip-naive", action="store_true", help="do not build the naive single-stage images")
+    parser.add_argument("--naive-matrix", action="store_true",
+                        help="also each image of the last matrix run beside its naive image, ptkit/naive per "
+                             "variant (benchmarks/naive_sizes.py; it writes docs/evidence/matrix/NAIVE.md)")
     parser.add_argument("--compressed", action="store_true",
                         help="also measure the CUDA image's compressed (registry) size by a local push")
     parser.add_argument("--cuda-wheelhouse", metavar="DIR",
@@ -248,6 +253,10 @@ def main() -> None:
         figures["naive_cpu_image_gb"] = figures["naive"]["cpu"]["naive_gb"]
     figures.update(cuda_figures(args.cuda_image, args.compressed))
     print_figures(figures, args.cuda_image)
+    if args.naive_matrix:
+        print("ptkit runtime / naive single-stage, each image of the last matrix run (goal: every ratio below 1):",
+              flush=True)
+        sys.exit(naive_sizes.main(["--base-image", args.base_image]))
 
 
 if __name__ == "__main__":
