@@ -30,9 +30,10 @@ from pathlib import Path
 from ptkit import matrix
 from ptkit.errors import PtkitError
 from ptkit.inputs import PYPI_SIMPLE
+from ptkit.report_commands import LAST_MATRIX_RUN
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORTS = ROOT / "docs" / "evidence" / "matrix"
+REPORTS = ROOT / LAST_MATRIX_RUN
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DOCKER_ROOT = Path("/var/lib/docker")
 PTKIT = [sys.executable, "-m", "ptkit"]

@@ -180,3 +180,29 @@ def test_without_reports_every_gpu_variant_is_unknown(tmp_path, capsys, monkeypa
     unknown = [v for v in result["variants"] if v["tier"] == "unknown"]
     full = [v["full_driver"] for v in unknown]
     assert full == sorted(full, reverse=True) and any(full)  # a driver that suffices ranks above minor compat
+
+
+def test_without_reports_the_last_matrix_run_beside_the_matrix_is_used(tmp_path, capsys, monkeypatch):
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(MATRIX.read_text())
+    last_run = tmp_path / "docs" / "evidence" / "matrix"
+    write(last_run, "cuda121", real("cuda121"))
+    monkeypatch.chdir(tmp_path)  # no ./reports here
+    assert cli.main(["select", "--driver", "535.104.05", "--capability", "8.0", "--matrix", str(matrix),
+                     "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["best"] == "cuda121"
+    assert captured.err == f"ptkit select: no reports in reports/: arch lists from the last matrix run, {last_run}\n"
+    (tmp_path / "reports").mkdir()
+    write(tmp_path / "reports", "cpu", real("cpu"))  # a report of one's own wins: the last run is not read
+    assert cli.main(["select", "--driver", "535.104.05", "--capability", "8.0", "--matrix", str(matrix)]) == 1
+    assert capsys.readouterr().err == ""
+
+
+def test_a_fresh_checkout_selects_from_the_committed_matrix_run(tmp_path):
+    """The README's example, run where no reports/ exists, against the repository's matrix and last run."""
+    proc = run_select(tmp_path, "--driver", "535.104.05", "--capability", "8.0", "--json", path=os.environ["PATH"])
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["best"] is not None and tiers(result)[result["best"]] == "native"
+    assert {v["variant"]: v["tier"] for v in result["variants"]}["cuda130"] == "no"  # driver 535 < 580

@@ -16,6 +16,8 @@ from .errors import PtkitError
 if TYPE_CHECKING:
     from .compat.gpus import Gpu
 
+LAST_MATRIX_RUN = Path("docs", "evidence", "matrix")  # its reports, beside matrix.toml (benchmarks/matrix_run.py)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     select = subparsers.add_parser(
@@ -27,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gpu.add_argument("--capability", metavar="X.Y", help="compute capability, e.g. 8.0 or sm_80")
     gpu.add_argument("--gpu", metavar="MODEL", help="GPU model name, e.g. A100, 'RTX 5090'")
     select.add_argument("--reports", type=Path, nargs="+", metavar="PATH",
-                        help="report files or directories (default: reports/)")
+                        help="report files or directories (default: reports/, else the last matrix run's "
+                             "reports in a checkout, docs/evidence/matrix/)")
     select.add_argument("--matrix", type=Path, metavar="FILE")
     select.add_argument("--json", action="store_true")
     select.set_defaults(func=cmd_select)
@@ -56,11 +59,22 @@ def cmd_select(args: argparse.Namespace) -> int:
 
     gpu = _gpu(args)
     m = matrix.load(args.matrix)
-    paths = args.reports or sorted(Path("reports").glob("*.json"))  # none yet: every arch list unknown
+    paths = args.reports or _default_reports(m.path)
     reports = select.by_variant(model.load_all(paths))
     verdicts = select.rank(m.variants, reports, gpu)
     print(json.dumps(select.to_json(verdicts, gpu), indent=2) if args.json else select.render_text(verdicts, gpu))
     return 0 if any(v.tier in select.USES_GPU for v in verdicts) else 1
+
+
+def _default_reports(matrix_path: Path) -> list[Path]:
+    """reports/ when it holds reports; else the last matrix run's, committed beside the matrix in a checkout
+    (said on stderr); else none, and every arch list is unknown."""
+    if own := sorted(Path("reports").glob("*.json")):
+        return own
+    last_run = matrix_path.resolve().parent / LAST_MATRIX_RUN
+    if found := sorted(last_run.glob("*.json")):
+        print(f"ptkit select: no reports in reports/: arch lists from the last matrix run, {last_run}", file=sys.stderr)
+    return found
 
 
 def _gpu(args: argparse.Namespace) -> Gpu:
