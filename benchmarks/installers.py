@@ -39,13 +39,14 @@ def installer_steps() -> list[str]:
     return [line[:60] for line in text.splitlines() if line.startswith("RUN ") and "/opt/uv" in line]
 
 
-def sample(progress: str, seconds: float, installer: str) -> dict[str, float]:
-    """One build's parts: its wall time, the installer steps' time, and the installer's own time."""
-    names, notes = installer_steps(), NOTE.findall(progress)
-    steps = sum(s for name, s in build_steps(progress) if name in names)
-    if not steps or [who for who, _ in notes] != [installer]:
+def sample(progress: str, steps: list[tuple[str, float]], names: list[str], seconds: float,
+           installer: str) -> dict[str, float]:
+    """One build's parts: its wall time, the time of its steps named `names`, and the installer's own time."""
+    notes = NOTE.findall(progress)
+    installer_s = sum(s for name, s in steps if name in names)
+    if not installer_s or [who for who, _ in notes] != [installer]:
         sys.exit(f"the --installer {installer} build's progress lacks its installer steps or its ptkit-note")
-    return {"build": seconds, "installer_steps": steps, "installer": int(notes[0][1]) / 1000}
+    return {"build": seconds, "installer_steps": installer_s, "installer": int(notes[0][1]) / 1000}
 
 
 def installer_builds(base: str, wheelhouse: str, rounds: int) -> dict[str, Any]:
@@ -53,6 +54,7 @@ def installer_builds(base: str, wheelhouse: str, rounds: int) -> dict[str, Any]:
     (alternating, so a change in the host's speed hits both); the medians of each part, and their ratios."""
     build = [sys.executable, "-m", "ptkit", "build", "cuda130", "--no-cache", "--base-image", base,
              "--wheelhouse", wheelhouse, "--lock", str(ROOT / "locks" / "cuda130.txt")]
+    names = installer_steps()
     slowest: dict[str, list[tuple[str, float]]] = {}
     samples: dict[str, list[dict[str, float]]] = {"pip": [], "uv": []}
     for _ in range(rounds):
@@ -63,8 +65,9 @@ def installer_builds(base: str, wheelhouse: str, rounds: int) -> dict[str, Any]:
             prune_stages()  # the disk holds one build's stages at a time
             if proc.returncode != 0:
                 sys.exit(f"failed: --installer {installer}\n{proc.stderr[-2000:]}")
-            samples[installer].append(sample(proc.stderr, seconds, installer))
-            slowest[installer] = build_steps(proc.stderr)[:4]
+            steps = build_steps(proc.stderr)
+            samples[installer].append(sample(proc.stderr, steps, names, seconds, installer))
+            slowest[installer] = steps[:4]
     medians = {who: {part: round(statistics.median(s[part] for s in runs), 1) for part in PARTS}
                for who, runs in samples.items()}
     ratios = {part: round(medians["uv"][part] / medians["pip"][part], 2) for part in PARTS}
