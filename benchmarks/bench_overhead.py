@@ -9,12 +9,12 @@ TFLOP/s; 1.0 means no overhead) and the coefficient of variation of each series.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import torch
 
+from ptkit.cli import OneLineParser
 from ptkit.verify import bench, cpus
 
 
@@ -38,7 +38,7 @@ def cv(values: list[float]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--device", default="cuda:0" if torch.cuda.is_available() else "cpu")

@@ -37,6 +37,8 @@ import naive  # noqa: E402 - benchmarks/naive.py, beside this script
 import naive_sizes  # noqa: E402
 from installers import installer_builds, print_installers  # noqa: E402
 
+from ptkit.cli import OneLineParser  # noqa: E402
+
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
 LIST_LIBS = r"""
 import collections, hashlib, json, os, sys
@@ -153,7 +155,7 @@ def compressed_gb(image: str) -> float:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", default="ptkit/base:bookworm")
     parser.add_argument("--wheelhouse", default=str(ROOT / ".cache/wheelhouse/cpu"))
     parser.add_argument("--packages", default="torch numpy")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptkit import matrix
+from ptkit.cli import OneLineParser
 from ptkit.errors import PtkitError
 from ptkit.inputs import PYPI_SIMPLE
 from ptkit.report_commands import LAST_MATRIX_RUN
@@ -175,7 +176,7 @@ def parse_jobs(parser: argparse.ArgumentParser, argv: list[str] | None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="matrix_run", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="matrix_run", description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", metavar="IMG", help="default: the local base (`ptkit base --if-missing`)")
     args, todo = parse_jobs(parser, argv, "reports and RUN.md")
     base = args.base_image or subprocess.run([*PTKIT, "base", "--if-missing"], capture_output=True, text=True,

@@ -12,7 +12,6 @@ Writes DIR/NAIVE.md. Exit 1 when a ratio is 1 or more, or a naive build fails.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naive
 from matrix_run import CA_BUNDLE, Job, parse_jobs
+
+from ptkit.cli import OneLineParser
 
 
 def recorded_bytes(job: Job, reports: Path) -> int | None:
@@ -50,7 +51,7 @@ def naive_md(command: str, rows: list[dict[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="naive_sizes", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="naive_sizes", description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", default="ptkit/base:bookworm", metavar="IMG")
     args, todo = parse_jobs(parser, argv, "the matrix run's reports")
     rows, worst = [], 0.0

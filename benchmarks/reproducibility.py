@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from ptkit import build, docker_api, matrix, render  # noqa: E402
+from ptkit.cli import OneLineParser  # noqa: E402
 from ptkit.inputs import BuildInputs  # noqa: E402
 from ptkit.repro import fingerprint, provenance  # noqa: E402
 
@@ -108,7 +109,7 @@ def compare_layers(api: Any, a: str, b: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="cpu")
     parser.add_argument("--flavor", default=render.DEFAULT_FLAVOR)
     parser.add_argument("--base-image", default="ptkit/base:bookworm")

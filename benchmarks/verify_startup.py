@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from ptkit.cli import OneLineParser
+
 GOALS = {"verify/import": 1.25, "verify/collect_env": 0.95}
 LABELS = ("verify --quick", "import torch", "collect_env")
 
@@ -63,7 +65,7 @@ def positive_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", default="ptkit:cpu", help="image to run (default: ptkit:cpu)")
     parser.add_argument("--native", action="store_true", help="run the commands with this Python, no Docker")
     parser.add_argument("--repeats", type=positive_int, default=7, help="runs of each command (default: 7)")

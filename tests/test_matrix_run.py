@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -111,3 +113,12 @@ def test_installers_reads_the_slowest_steps_from_ptkit_builds_progress():
                 "ptkit build: noise (3 s)\n  [21/75] RUN set -eu; install the wheels  (101.0 s)\n")
     assert installers.build_steps(progress) == [("RUN set -eu; install the wheels", 101.0),
                                                    ("RUN apt-get update", 15.2), ("LABEL x", 0.1)]
+
+
+@pytest.mark.parametrize("script", ["bench_overhead", "image_figures", "matrix_run", "naive_sizes",
+                                    "reproducibility", "verify_startup"])
+def test_a_benchmarks_bad_option_is_one_line_and_exit_2(script):
+    proc = subprocess.run([sys.executable, str(matrix_run.ROOT / "benchmarks" / f"{script}.py"), "--no-such-option"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and ": error: " in proc.stderr and "--help" in proc.stderr, proc.stderr
