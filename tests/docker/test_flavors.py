@@ -95,6 +95,9 @@ def test_team_image_from_devel_compiles(api, image_under_test, tmp_path, created
     tag = f"ptkit-test/team-devel:{image_under_test.variant.image_name}"
     created_images.append(tag)
     build.build_team(api, image_under_test.tag, BuildInputs(team_requirements=reqs), [tag])
-    assert api.images.get(tag).labels["ptkit.flavor"] == "devel"
-    run = TrackedContainer(api, tag).run(["-c", COMPILE_MODEL], entrypoint=["python"], timeout=600)
-    assert run.exit_code == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    try:
+        assert api.images.get(tag).labels["ptkit.flavor"] == "devel"
+        run = TrackedContainer(api, tag).run(["-c", COMPILE_MODEL], entrypoint=["python"], timeout=600)
+        assert run.exit_code == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    finally:  # removed now, not at the session's end: a child image keeps the image under test from being
+        api.images.remove(tag)  # deleted (test_registry deletes it and pulls it back by digest)
