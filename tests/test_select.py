@@ -182,21 +182,35 @@ def test_without_reports_every_gpu_variant_is_unknown(tmp_path, capsys, monkeypa
     assert full == sorted(full, reverse=True) and any(full)  # a driver that suffices ranks above minor compat
 
 
-def test_without_reports_the_last_matrix_run_beside_the_matrix_is_used(tmp_path, capsys, monkeypatch):
+def test_the_last_matrix_run_fills_in_the_variants_reports_lacks(tmp_path, capsys, monkeypatch):
     matrix = tmp_path / "matrix.toml"
     matrix.write_text(MATRIX.read_text())
     last_run = tmp_path / "docs" / "evidence" / "matrix"
-    write(last_run, "cuda121", real("cuda121"))
+    pypi = real("cuda121")
+    pypi["run"]["source"] = "pypi"  # the last run checked the row's other source: the answer says how to get it
+    write(last_run, "cuda121", pypi)
     monkeypatch.chdir(tmp_path)  # no ./reports here
-    assert cli.main(["select", "--driver", "535.104.05", "--capability", "8.0", "--matrix", str(matrix),
-                     "--json"]) == 0
+    args = ["select", "--driver", "535.104.05", "--capability", "8.0", "--matrix", str(matrix), "--json"]
+    assert cli.main(args) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["best"] == "cuda121"
-    assert captured.err == f"ptkit select: no reports in reports/: arch lists from the last matrix run, {last_run}\n"
-    (tmp_path / "reports").mkdir()
-    write(tmp_path / "reports", "cpu", real("cpu"))  # a report of one's own wins: the last run is not read
-    assert cli.main(["select", "--driver", "535.104.05", "--capability", "8.0", "--matrix", str(matrix)]) == 1
-    assert capsys.readouterr().err == ""
+    assert json.loads(captured.out)["variants"][0]["check"] == "ptkit check cuda121 --source pypi"
+    said = f"ptkit select: no report in reports/ for cuda121: arch lists from the last matrix run, {last_run}\n"
+    assert captured.err == said
+    # A cpu check of one's own (what scripts/main.sh leaves) does not hide the GPU rows' recorded arch lists.
+    write(tmp_path / "reports", "cpu", real("cpu"))
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["best"] == "cuda121" and captured.err == said
+    # A variant's own report wins over the last run's: here one whose torch has no sm_80 and another version.
+    own = real("cuda121")
+    own["environment"]["build"]["arch_list"] = ["sm_90"]
+    own["environment"]["torch"] = "9.9.9+cu121"
+    write(tmp_path / "reports", "cuda121", own)
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    cuda121 = next(v for v in json.loads(captured.out)["variants"] if v["variant"] == "cuda121")
+    assert (cuda121["tier"], cuda121["torch"], captured.err) == ("no", "9.9.9+cu121", "")
 
 
 def test_a_fresh_checkout_selects_from_the_committed_matrix_run(tmp_path):

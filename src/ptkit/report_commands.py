@@ -15,6 +15,7 @@ from .errors import PtkitError
 
 if TYPE_CHECKING:
     from .compat.gpus import Gpu
+    from .matrix_report.model import Loaded
 
 LAST_MATRIX_RUN = Path("docs", "evidence", "matrix")  # its reports, beside matrix.toml (benchmarks/matrix_run.py)
 
@@ -59,22 +60,26 @@ def cmd_select(args: argparse.Namespace) -> int:
 
     gpu = _gpu(args)
     m = matrix.load(args.matrix)
-    paths = args.reports or _default_reports(m.path)
-    reports = select.by_variant(model.load_all(paths))
+    reports = select.by_variant(model.load_all(args.reports)) if args.reports else _default_reports(m.path)
     verdicts = select.rank(m.variants, reports, gpu)
     print(json.dumps(select.to_json(verdicts, gpu), indent=2) if args.json else select.render_text(verdicts, gpu))
     return 0 if any(v.tier in select.USES_GPU for v in verdicts) else 1
 
 
-def _default_reports(matrix_path: Path) -> list[Path]:
-    """reports/ when it holds reports; else the last matrix run's, committed beside the matrix in a checkout
-    (said on stderr); else none, and every arch list is unknown."""
-    if own := sorted(Path("reports").glob("*.json")):
-        return own
+def _default_reports(matrix_path: Path) -> dict[str, Loaded]:
+    """reports/'s, and for each variant it lacks the last matrix run's, committed beside the matrix in a
+    checkout (said on stderr): a cpu check of one's own must not hide the arch lists the GPU rows recorded."""
+    from .compat.select import by_variant
+    from .matrix_report.model import load_all
+
+    own = by_variant(load_all(sorted(Path("reports").glob("*.json"))))
     last_run = matrix_path.resolve().parent / LAST_MATRIX_RUN
-    if found := sorted(last_run.glob("*.json")):
-        print(f"ptkit select: no reports in reports/: arch lists from the last matrix run, {last_run}", file=sys.stderr)
-    return found
+    borrowed = {name: r for name, r in by_variant(load_all(sorted(last_run.glob("*.json")))).items()
+                if name not in own}
+    if borrowed:
+        print(f"ptkit select: no report in reports/ for {', '.join(sorted(borrowed))}: "
+              f"arch lists from the last matrix run, {last_run}", file=sys.stderr)
+    return {**borrowed, **own}
 
 
 def _gpu(args: argparse.Namespace) -> Gpu:

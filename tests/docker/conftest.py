@@ -69,6 +69,22 @@ def created_images(api: Any) -> Iterator[list[str]]:
     api.images.prune(filters={"dangling": True, "label": "ptkit.stage"})
 
 
+@pytest.fixture
+def child_images(api: Any) -> Iterator[list[str]]:
+    """Tags of the images a test makes FROM the image under test, removed when that test ends (not at the
+    session's end): the engine keeps an image that has children when its last tag goes, and test_registry
+    deletes the image under test and pulls it back by digest."""
+    from docker.errors import ImageNotFound
+
+    tags: list[str] = []
+    yield tags
+    if os.environ.get("PTKIT_KEEP_IMAGES") == "1":
+        return
+    for tag in reversed(tags):
+        with contextlib.suppress(ImageNotFound):
+            api.images.remove(tag, force=True)
+
+
 @pytest.fixture(scope="session")
 def base_image(api: Any, created_images: list[str]) -> str:
     """The local Debian base of the builds here, made by `ptkit base` when the engine lacks it."""

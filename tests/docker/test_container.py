@@ -87,11 +87,11 @@ def test_no_ca_bundle_wheelhouse_or_pip_cache_in_the_image(api, image_under_test
     assert not ca_copies, f"the host's CA bundle is in the image: {ca_copies}"
 
 
-def test_verify_image_without_python_or_torch_is_a_one_line_fail(api, image_under_test, created_images):
+def test_verify_image_without_python_or_torch_is_a_one_line_fail(api, image_under_test, child_images):
     # No interpreter on PATH: the injected verifier cannot start, and the error says so in one line.
     nopython = derived_image(api, image_under_test.tag, "ptkit-test/nopython:latest",
                              'IFS=:; for d in $PATH; do rm -f "$d"/python "$d"/python3 "$d"/python3.*; done',
-                             ["LABEL ptkit.variant="], created_images)
+                             ["LABEL ptkit.variant="], child_images)
     proc = run_ptkit("verify", "--image", nopython)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
@@ -100,16 +100,16 @@ def test_verify_image_without_python_or_torch_is_a_one_line_fail(api, image_unde
     assert f"no Python interpreter in {nopython}" in errors[0]
     # An image with Python but no torch: the verifier is copied in and runs on the image's Python.
     notorch = derived_image(api, image_under_test.tag, "ptkit-test/notorch:latest",
-                            "rm -rf /opt/venv/lib/*/site-packages/torch", ["LABEL ptkit.variant="], created_images)
+                            "rm -rf /opt/venv/lib/*/site-packages/torch", ["LABEL ptkit.variant="], child_images)
     proc = run_ptkit("verify", "--image", notorch, "--quick")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "import:torch: torch is not installed (required)" in proc.stderr.strip().splitlines()[-1]
 
 
-def test_verify_image_brings_the_verifier_to_a_foreign_image(api, image_under_test, tmp_path, created_images):
+def test_verify_image_brings_the_verifier_to_a_foreign_image(api, image_under_test, tmp_path, child_images):
     vendor = derived_image(api, image_under_test.tag, "ptkit-test/vendor:latest",
                            "rm -rf /opt/ptkit /opt/venv/bin/ptkit",
-                           ["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'], created_images)
+                           ["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'], child_images)
     report = tmp_path / "vendor.json"
     proc = run_ptkit("verify", "--image", vendor, "--quick", "--report", str(report))
     assert proc.returncode == 0, proc.stdout + proc.stderr

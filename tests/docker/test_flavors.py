@@ -89,15 +89,12 @@ def test_flavors_are_labelled_and_only_devel_has_the_compiler(api, image_under_t
     assert 0 < extra < 300e6, f"compile support costs {extra / 1e6:.0f} MB"
 
 
-def test_team_image_from_devel_compiles(api, image_under_test, tmp_path, created_images):
+def test_team_image_from_devel_compiles(api, image_under_test, tmp_path, child_images):
     reqs = tmp_path / "requirements.txt"
     reqs.write_text("numpy\n")  # already in the parent: pip installs nothing and needs no network
     tag = f"ptkit-test/team-devel:{image_under_test.variant.image_name}"
-    created_images.append(tag)
+    child_images.append(tag)
     build.build_team(api, image_under_test.tag, BuildInputs(team_requirements=reqs), [tag])
-    try:
-        assert api.images.get(tag).labels["ptkit.flavor"] == "devel"
-        run = TrackedContainer(api, tag).run(["-c", COMPILE_MODEL], entrypoint=["python"], timeout=600)
-        assert run.exit_code == 0, run.stdout[-2000:] + run.stderr[-3000:]
-    finally:  # removed now, not at the session's end: a child image keeps the image under test from being
-        api.images.remove(tag)  # deleted (test_registry deletes it and pulls it back by digest)
+    assert api.images.get(tag).labels["ptkit.flavor"] == "devel"
+    run = TrackedContainer(api, tag).run(["-c", COMPILE_MODEL], entrypoint=["python"], timeout=600)
+    assert run.exit_code == 0, run.stdout[-2000:] + run.stderr[-3000:]

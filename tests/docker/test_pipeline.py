@@ -26,7 +26,7 @@ DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port:
 
 
 def test_a_new_verifier_flag_arrives_in_the_container_through_image(api, image_under_test, tmp_path, monkeypatch,
-                                                                       created_images):
+                                                                       child_images):
     # A verifier that knows one more flag: the host's parser (in-process) and the copy injected into the image.
     canary = ("    parser.add_argument('--canary', metavar='WORD', help='a flag added after to_argv was written')\n")
     copy = tmp_path / "verify"
@@ -45,7 +45,7 @@ def test_a_new_verifier_flag_arrives_in_the_container_through_image(api, image_u
     # A foreign image (no ptkit labels): the host injects the verifier copy instead of using the baked-in one.
     vendor = derived_image(api, image_under_test.tag, "ptkit-test/vendor-canary:latest",
                            "rm -rf /opt/ptkit /opt/venv/bin/ptkit",
-                           ["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'], created_images)
+                           ["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'], child_images)
     args = cli.build_parser().parse_args(["verify", "--image", vendor, "--quick", "--canary", "tweet"])
     argv = verify_cli.to_argv(args)
     assert argv[argv.index("--canary") + 1] == "tweet"
@@ -65,7 +65,7 @@ def test_a_verifier_past_its_time_out_is_a_time_out_and_leaves_no_container(api,
 
 @pytest.mark.builds
 def test_a_team_image_builds_from_the_wheelhouse_with_every_index_cut_off(api, image_under_test, builds,
-                                                                          tmp_path, created_images):
+                                                                          tmp_path, child_images):
     v = image_under_test.variant
     # A wheelhouse holding the variant's wheels (hard links: no copy of GBs) and a team package.
     wheels = tmp_path / "wheelhouse"
@@ -86,7 +86,7 @@ def test_a_team_image_builds_from_the_wheelhouse_with_every_index_cut_off(api, i
     options = [o.replace(str(builds.wheelhouse(v)), str(wheels)) for o in builds.options(v)]
     proc = run_ptkit("build", v.name, "--flavor", "devel", *options, "--index-url", DEAD_INDEX,
                      "--team-index-url", DEAD_INDEX, "--extra-requirements", str(reqs), "--tag", tag)
-    created_images.append(tag)
+    child_images.append(tag)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = api.containers.run(tag, ["-c", "import ptkit_team_probe as p; print(p.ANSWER, p.__file__)"],
                              entrypoint=["python"], remove=True, labels={"ptkit.role": "test"}).decode()

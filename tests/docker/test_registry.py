@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.utils import matrix_facts
-from tests.utils.docker_helpers import TrackedContainer, repository_and_tag
+from tests.utils.docker_helpers import TrackedContainer, children, repository_and_tag
 from tests.utils.ptkit_cli import record_evidence, run_ptkit
 
 docker = pytest.importorskip("docker")
@@ -33,7 +33,9 @@ def test_push_delete_pull_by_digest_and_verify(api, image_under_test, builds, re
     digest = pushed[f"{repo}:{v.name}"]
     image_id = api.images.get(f"{repo}:{v.name}").id
     assert api.images.get(image_under_test.tag).id == image_id
-    # Delete every local copy (all tags of the image), then pull by digest from the registry.
+    # Delete every local copy (all tags of the image), then pull by digest from the registry. An image built
+    # FROM it would keep it here, untagged: each test removes its own (the child_images fixture).
+    assert not children(api, image_id), f"images made FROM {image_under_test.tag} outlived their tests"
     local_tags = api.images.get(image_id).tags
     for tag in local_tags:
         api.images.remove(tag)
@@ -60,7 +62,7 @@ def test_push_to_a_stopped_registry_is_one_line(image_under_test, builds, regist
 
 
 def test_team_image_extends_ptkit_without_reinstalling_torch(api, image_under_test, builds, tmp_path,
-                                                             created_images):
+                                                             child_images):
     v = image_under_test.variant
     reqs = tmp_path / "requirements.txt"
     reqs.write_text("six==1.17.0\n")
@@ -74,7 +76,7 @@ def test_team_image_extends_ptkit_without_reinstalling_torch(api, image_under_te
     options = [o.replace(str(builds.wheelhouse(v)), str(wheels)) for o in builds.options(v)]
     tag = f"ptkit-test/team:{v.name}"
     proc = run_ptkit("build", v.name, "--flavor", "devel", *options, "--extra-requirements", str(reqs), "--tag", tag)
-    created_images.append(tag)
+    child_images.append(tag)
     record_evidence(proc.stderr)
     assert proc.returncode == 0, proc.stderr[-3000:]
     child, parent = api.images.get(tag), api.images.get(image_under_test.tag)

@@ -67,10 +67,10 @@ def test_installing_after_the_build_warns_and_strict_fails(api: Any, image_under
 
 
 def test_diff_names_exactly_the_upgraded_package(api: Any, image_under_test: ImageUnderTest, tmp_path: Path,
-                                                 created_images: list[str], manifest: dict[str, Any]) -> None:
+                                                 child_images: list[str], manifest: dict[str, Any]) -> None:
     before = manifest["python"]["packages"]["filelock"]["version"]
     upgraded = derived_image(api, image_under_test.tag, "ptkit-repro/upgraded:test",
-                             install_shell(tmp_path, "filelock", "99.0"), [], created_images)
+                             install_shell(tmp_path, "filelock", "99.0"), [], child_images)
     proc = run_ptkit("diff", image_under_test.tag, upgraded)
     assert proc.returncode == 1, proc.stderr
     changes = [line for line in proc.stdout.splitlines() if line.startswith(("python:", "debian:", "facts:"))]

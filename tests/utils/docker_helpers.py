@@ -70,9 +70,9 @@ class TrackedContainer:
         return ContainerRun(int(status["StatusCode"]), stdout, stderr)
 
 
-def derived_image(api: Any, source: str, tag: str, shell: str, changes: list[str], created_images: list[str]) -> str:
+def derived_image(api: Any, source: str, tag: str, shell: str, changes: list[str], child_images: list[str]) -> str:
     """`source` with `shell` run in it as root, committed as `tag` with Dockerfile `changes`; the container
-    is removed even if the commit fails, and `tag` is registered for the session's cleanup."""
+    is removed even if the commit fails, and `tag` is registered for removal when the test ends."""
     container = api.containers.run(source, user="0", detach=True, labels=TEST_LABELS, entrypoint=["sh", "-c", shell])
     try:
         container.wait()
@@ -80,7 +80,7 @@ def derived_image(api: Any, source: str, tag: str, shell: str, changes: list[str
         container.commit(repo, name, changes=changes)
     finally:
         container.remove(force=True)
-    created_images.append(tag)
+    child_images.append(tag)
     return tag
 
 
@@ -122,3 +122,10 @@ def repository_and_tag(ref: str) -> tuple[str, str | None]:
         return ref.split("@", 1)[0], None
     repo, sep, tag = ref.rpartition(":")
     return (repo, tag) if sep and "/" not in tag else (ref, None)
+
+
+def children(api: Any, image_id: str) -> list[str]:
+    """The images whose parent is `image_id` (a tag each, else the short id): while one exists, removing
+    the image's last tag leaves the image in place, untagged."""
+    return [img.tags[0] if img.tags else img.short_id for img in api.images.list(all=True)
+            if img.attrs.get("Parent") == image_id]

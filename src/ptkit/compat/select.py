@@ -32,6 +32,8 @@ class Verdict:
     torch: str
     cuda: str
     tier: str
+    source: str = "pytorch"  # of the pins the verdict is about: the report's, else the row's own
+    check: str = ""  # the command that builds and verifies that image
     reasons: list[str] = field(default_factory=list)
     full_driver: bool = False  # the driver meets this CUDA release's minimum, no minor-version compatibility
 
@@ -44,9 +46,13 @@ class Verdict:
 
 
 def judge(variant: Variant, report: Loaded | None, gpu: Gpu) -> Verdict:
-    """One variant on one GPU and driver; the CUDA release the verifier found wins over the matrix's."""
-    cuda = str((report.get("environment.cuda") if report else None) or variant.cuda or "")
-    verdict = Verdict(variant.name, variant.torch, cuda, NO)
+    """One variant on one GPU and driver; the torch and CUDA release the verifier found win over the matrix's
+    (a report of the variant's other source, `--source pypi`, holds another torch)."""
+    found = (lambda key: report.get(key)) if report else (lambda key: None)
+    cuda = str(found("environment.cuda") or variant.cuda or "")
+    source = str(found("run.source") or variant.source)
+    check = f"ptkit check {variant.name}" + ("" if source == variant.source else f" --source {source}")
+    verdict = Verdict(variant.name, str(found("environment.torch") or variant.torch), cuda, NO, source, check)
     if not cuda:
         verdict.tier = CPU_ONLY
         verdict.reasons.append("CPU-only build: runs on any host but never uses the GPU")
@@ -98,7 +104,7 @@ def render_text(verdicts: list[Verdict], gpu: Gpu) -> str:
     best = next((v for v in verdicts if v.tier in USES_GPU), None)
     unknown = [v.variant for v in verdicts if v.tier == UNKNOWN]
     lines = [f"ptkit select: {where}",
-             f"best: {best.variant} (torch {best.torch}, CUDA {best.cuda})" if best else
+             f"best: {best.variant} (torch {best.torch}, CUDA {best.cuda}): `{best.check}` builds it" if best else
              f"best: none known; check these first: {', '.join(unknown)}" if unknown else
              "best: none of the variants can use this GPU", ""]
     rows = [["#", "variant", "torch", "CUDA", "runs", "why"]]
