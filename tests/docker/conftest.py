@@ -83,6 +83,8 @@ def child_images(api: Any) -> Iterator[list[str]]:
     for tag in reversed(tags):
         with contextlib.suppress(ImageNotFound):
             api.images.remove(tag, force=True)
+    # A team build's builder stage (docker/Dockerfile.team) is a child too, left as an untagged cache image.
+    api.images.prune(filters={"dangling": True, "label": "ptkit.stage=team-builder"})
 
 
 @pytest.fixture(scope="session")

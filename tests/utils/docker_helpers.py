@@ -125,7 +125,12 @@ def repository_and_tag(ref: str) -> tuple[str, str | None]:
 
 
 def children(api: Any, image_id: str) -> list[str]:
-    """The images whose parent is `image_id` (a tag each, else the short id): while one exists, removing
-    the image's last tag leaves the image in place, untagged."""
-    return [img.tags[0] if img.tags else img.short_id for img in api.images.list(all=True)
-            if img.attrs.get("Parent") == image_id]
+    """The images whose parent is `image_id`, each by a tag, else its short id, the step that made it and its
+    stage label: while one exists, removing the image's last tag leaves the image in place, untagged."""
+    found = []
+    for img in api.images.list(all=True):
+        if img.attrs.get("Parent") == image_id:
+            step = ((img.attrs.get("ContainerConfig") or {}).get("Cmd") or [""])[-1]
+            stage = (img.labels or {}).get("ptkit.stage", "")
+            found.append(img.tags[0] if img.tags else f"{img.short_id} ({step.strip()}; ptkit.stage={stage})")
+    return found
