@@ -30,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gpu.add_argument("--capability", metavar="X.Y", help="compute capability, e.g. 8.0 or sm_80")
     gpu.add_argument("--gpu", metavar="MODEL", help="GPU model name, e.g. A100, 'RTX 5090'")
     select.add_argument("--reports", type=Path, nargs="+", metavar="PATH",
-                        help="report files or directories (default: reports/, else the last matrix run's "
-                             "reports in a checkout, docs/evidence/matrix/)")
+                        help="report files or directories (default: reports/, and for the variants it lacks "
+                             "the last matrix run's, docs/evidence/matrix/ in a checkout)")
     select.add_argument("--matrix", type=Path, metavar="FILE")
     select.add_argument("--json", action="store_true")
     select.set_defaults(func=cmd_select)

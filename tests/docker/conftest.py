@@ -48,25 +48,31 @@ def api() -> Iterator[Any]:
         client.api.remove_container(cid, force=True)
 
 
+def remove_images(api: Any, tags: list[str], stages: str) -> None:
+    """Remove `tags` (a tag already gone is no error), then the dangling images labelled `stages` (`key` or
+    `key=value`): build stages' cache, GBs for CUDA variants. Nothing when PTKIT_KEEP_IMAGES=1."""
+    from docker.errors import ImageNotFound
+
+    if os.environ.get("PTKIT_KEEP_IMAGES") == "1":
+        return
+    for tag in tags:
+        with contextlib.suppress(ImageNotFound):
+            api.images.remove(tag, force=True)
+    api.images.prune(filters={"dangling": True, "label": stages})
+
+
 @pytest.fixture(scope="session")
 def created_images(api: Any) -> Iterator[list[str]]:
     """Tags the suite creates; removed at the end so that nothing is left behind."""
-    from docker.errors import ImageNotFound
-
     tags: list[str] = []
     before = {tag for image in api.images.list() for tag in image.tags}
     yield tags
-    if os.environ.get("PTKIT_KEEP_IMAGES") == "1":
-        return
     # A rebuild that the cache answers re-tags the same image with its dated tag (render.stamped_tag), and
     # once the suite's own files make the checkout dirty that tag is a new one: remove those too.
     stamped = [tag for image in api.images.list() for tag in image.tags if tag not in before and STAMP.search(tag)]
-    for tag in [*reversed(tags), *stamped]:
-        with contextlib.suppress(ImageNotFound):
-            api.images.remove(tag, force=True)
-    # Rebuilds leave the previous image untagged, and multi-stage builds leave their stages' cache
-    # (GBs for CUDA variants): remove those, and only those (ptkit.stage-labelled).
-    api.images.prune(filters={"dangling": True, "label": "ptkit.stage"})
+    # Rebuilds leave the previous image untagged, and multi-stage builds leave their stages' cache: remove
+    # those, and only those (ptkit.stage-labelled).
+    remove_images(api, [*reversed(tags), *stamped], "ptkit.stage")
 
 
 @pytest.fixture
@@ -74,17 +80,10 @@ def child_images(api: Any) -> Iterator[list[str]]:
     """Tags of the images a test makes FROM the image under test, removed when that test ends (not at the
     session's end): the engine keeps an image that has children when its last tag goes, and test_registry
     deletes the image under test and pulls it back by digest."""
-    from docker.errors import ImageNotFound
-
     tags: list[str] = []
     yield tags
-    if os.environ.get("PTKIT_KEEP_IMAGES") == "1":
-        return
-    for tag in reversed(tags):
-        with contextlib.suppress(ImageNotFound):
-            api.images.remove(tag, force=True)
     # A team build's builder stage (docker/Dockerfile.team) is a child too, left as an untagged cache image.
-    api.images.prune(filters={"dangling": True, "label": "ptkit.stage=team-builder"})
+    remove_images(api, list(reversed(tags)), "ptkit.stage=team-builder")
 
 
 @pytest.fixture(scope="session")

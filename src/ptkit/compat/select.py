@@ -48,7 +48,7 @@ class Verdict:
 def judge(variant: Variant, report: Loaded | None, gpu: Gpu) -> Verdict:
     """One variant on one GPU and driver; the torch and CUDA release the verifier found win over the matrix's
     (a report of the variant's other source, `--source pypi`, holds another torch)."""
-    found = (lambda key: report.get(key)) if report else (lambda key: None)
+    found = report.get if report else (lambda _key: None)
     cuda = str(found("environment.cuda") or variant.cuda or "")
     source = str(found("run.source") or variant.source)
     check = f"ptkit check {variant.name}" + ("" if source == variant.source else f" --source {source}")
