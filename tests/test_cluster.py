@@ -163,3 +163,85 @@ def test_an_actionlint_error_is_caught(tmp_path):
     bad.write_text(yamlout.dump(flow))
     proc = subprocess.run([actionlint, "-no-color", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 1 and "uses" in proc.stdout
+
+
+def _script_value(tmp_path: Path, script: str, name: str) -> str:
+    """Run the script's `name=...` line in bash (cwd tmp_path, Slurm's variables set) and print the value."""
+    line = next(ln for ln in script.splitlines() if ln.startswith(f"{name}="))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SLURM_JOB_ID": "7", "SLURM_SUBMIT_DIR": str(tmp_path)}
+    proc = subprocess.run(["bash", "-c", f'{line}\nprintf %s "${name}"'], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+@pytest.mark.parametrize("hostile", ["$(touch PWNED)", "`touch PWNED`", '"; touch PWNED; "', "a$(touch PWNED)$HOME"])
+def test_slurm_report_dir_runs_no_command_and_keeps_its_characters(tmp_path, hostile):
+    out = tmp_path / "job.sbatch"
+    assert ptkit("cluster", "slurm", "cpu", "--report-dir", hostile, "-o", str(out)) == 0
+    value = _script_value(tmp_path, out.read_text(), "reports")
+    assert not (tmp_path / "PWNED").exists()
+    assert value == hostile.replace("$HOME", str(tmp_path))  # $NAME is the one thing the job's shell expands
+
+
+def test_slurm_report_dir_default_and_variables_expand_in_the_job(tmp_path):
+    out = tmp_path / "job.sbatch"
+    assert ptkit("cluster", "slurm", "cpu", "-o", str(out)) == 0
+    assert _script_value(tmp_path, out.read_text(), "reports") == f"{tmp_path}/reports/slurm-7"
+    assert ptkit("cluster", "slurm", "cpu", "--report-dir", "${HOME}/r x", "-o", str(out)) == 0
+    assert _script_value(tmp_path, out.read_text(), "reports") == f"{tmp_path}/r x"
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--partition", "gpu\n#SBATCH --wrap=id", "--partition"),
+    ("--partition", "", "--partition"),
+    ("--time", "garbage", "--time 'garbage'"),
+    ("--time", "1:00:00\n", "--time"),
+    ("--report-dir", "r\nid", "--report-dir"),
+    ("--torchrun", "", "--torchrun"),
+    ("--image", "ptkit:cpu\nid", "--image"),
+    ("--image", "a b", "--image"),
+])
+def test_slurm_values_that_would_break_the_script_are_usage_errors(tmp_path, capsys, option, value, says):
+    out = tmp_path / "job.sbatch"
+    assert ptkit("cluster", "slurm", "cpu", option, value, "-o", str(out)) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and says in err[0], err
+    assert not out.exists()
+
+
+def test_slurm_accepts_sbatch_time_forms_and_partition_lists(tmp_path):
+    out = tmp_path / "job.sbatch"
+    for time_limit in ("30", "30:00", "1:30:00", "2-0", "2-12:30", "1-00:00:00", "UNLIMITED"):
+        assert ptkit("cluster", "slurm", "cpu", "--time", time_limit, "--partition", "gpu,debug.a-1",
+                     "-o", str(out)) == 0
+        assert f"#SBATCH --time={time_limit}\n" in out.read_text()
+
+
+@pytest.mark.parametrize("argv", [
+    ("cluster", "slurm", "cpu", "--port", "99999"), ("cluster", "k8s", "cpu", "--port", "0"),
+    ("cluster", "k8s", "cpu", "--port", "-1"), ("cluster", "slurm", "cpu", "--collective-timeout", "nan"),
+    ("cluster", "slurm", "cpu", "--collective-timeout", "inf"), ("cluster", "k8s", "cpu", "--collective-timeout", "0"),
+    ("cluster", "slurm", "cpu", "--procs-per-node", "0"), ("cluster", "slurm", "cpu", "--nodes", "0"),
+    ("cluster", "k8s", "cpu", "--join-timeout", "-5"),
+])
+def test_job_figures_out_of_range_are_usage_errors(capsys, argv):
+    with pytest.raises(SystemExit) as exit_:
+        ptkit(*argv)
+    assert exit_.value.code == 2
+    assert f"argument {argv[3]}: expected" in capsys.readouterr().err
+
+
+def test_ci_github_writes_only_inside_the_folder_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    assert ptkit("ci", "github", "-o", "out/flow.yml") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["actionlint.yaml", "flow.yml"]
+
+
+@pytest.mark.parametrize("label", ["", " ", "gpu\nx", "a b", "$(id)"])
+def test_ci_github_refuses_a_runner_label_that_is_not_one_word(tmp_path, capsys, label):
+    out = tmp_path / "flow.yml"
+    assert ptkit("ci", "github", "--gpu-runner", label, "-o", str(out)) == 2
+    assert "--gpu-runner" in capsys.readouterr().err
+    assert not out.exists()

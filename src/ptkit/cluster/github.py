@@ -9,6 +9,7 @@ branch and only when the verify step passed and the report says ok. One more job
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from . import yamlout
@@ -91,3 +92,11 @@ def render(variants: dict[str, dict[str, Any]], gpu_runner: str = "gpu") -> str:
 
 def lint_config(gpu_runner: str) -> str:
     return yamlout.dump({"self-hosted-runner": {"labels": [gpu_runner]}})
+
+
+def lint_config_path(output: Path) -> Path:
+    """Where actionlint looks (.github/actionlint.yaml) for a workflow in .github/workflows/; beside the
+    output anywhere else: never outside the folder the user named."""
+    if output.parent.name == "workflows" and output.parent.parent.name == ".github":
+        return output.parent.parent / LINT_CONFIG
+    return output.parent / LINT_CONFIG

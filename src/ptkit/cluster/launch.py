@@ -6,11 +6,20 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..verify.cli import positive_int, positive_seconds
 from ..verify.distributed import ENTRY
 
 PORT = 29500  # torchrun's default rendezvous port
 IMAGE_UID = 1000  # the image's `ptkit` user (docker/Dockerfile); launchers run it as that user
 REPORTS_IN_CONTAINER = "/tmp/ptkit-reports"
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port a rendezvous can listen on (0 would be "any port", unknown to the others)."""
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port from 1 to 65535, got {text!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -27,16 +36,17 @@ class Job:
 
 def add_job_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("variant", help="a variant of matrix.toml (see `ptkit matrix`)")
-    parser.add_argument("--nodes", type=int, default=2, metavar="N", help="nodes (default 2)")
+    parser.add_argument("--nodes", type=positive_int, default=2, metavar="N", help="nodes (default 2)")
     parser.add_argument("--gpus-per-node", type=int, metavar="G",
                         help="GPUs per node (default: 0 for CPU variants, 1 for CUDA variants)")
-    parser.add_argument("--procs-per-node", type=int, metavar="P", help="ranks per node (default: G, at least 1)")
+    parser.add_argument("--procs-per-node", type=positive_int, metavar="P",
+                        help="ranks per node (default: G, at least 1)")
     parser.add_argument("--image", metavar="REF", help="image (default ptkit:VARIANT)")
-    parser.add_argument("--collective-timeout", type=float, default=60.0, metavar="S",
+    parser.add_argument("--collective-timeout", type=positive_seconds, default=60.0, metavar="S",
                         help="a collective not done in S seconds fails the run (default 60)")
-    parser.add_argument("--join-timeout", type=int, default=300, metavar="S",
+    parser.add_argument("--join-timeout", type=positive_int, default=300, metavar="S",
                         help="how long the rendezvous waits for every node (default 300)")
-    parser.add_argument("--port", type=int, default=PORT, help=f"rendezvous port (default {PORT})")
+    parser.add_argument("--port", type=port, default=PORT, help=f"rendezvous port, 1-65535 (default {PORT})")
     parser.add_argument("--matrix", type=Path, metavar="FILE", help="matrix file (default: matrix.toml)")
 
 

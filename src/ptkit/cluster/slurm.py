@@ -10,8 +10,10 @@ where the batch script runs, so the combined report needs no shared filesystem.
 
 from __future__ import annotations
 
+import re
 import shlex
 
+from ..errors import UsageError
 from .launch import IMAGE_UID, Job, torchrun_args
 
 RUNTIMES = ("docker", "apptainer", "enroot", "none")
@@ -20,9 +22,32 @@ RUNTIMES = ("docker", "apptainer", "enroot", "none")
 LOCAL_IMAGE = {"apptainer": "docker-daemon://{image}", "enroot": "dockerd://{image}", "docker": "{image}"}
 
 
+# `$NAME` and `${NAME}` are expanded by the batch shell; nothing else is (no `$(...)`, no backquotes).
+VARIABLE = re.compile(r"(\$(?:[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\}))")
+# sbatch's --time forms: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (and no limit)
+TIME = re.compile(r"\d+(:\d{1,2}){0,2}|\d+-\d{1,2}(:\d{1,2}){0,2}|UNLIMITED|INFINITE")
+PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*")  # one partition or a comma list
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _word(arg: str) -> str:
-    """A shell word: arguments with $VARIABLES are expanded by the batch shell, the rest quoted."""
-    return f'"{arg}"' if "$" in arg else shlex.quote(arg)
+    """One shell word: its $NAME / ${NAME} parts expanded by the batch shell, every other character literal."""
+    parts = VARIABLE.split(arg)  # literal, variable, literal, ...
+    if len(parts) > 1 and not any(c in '"\\`$' for literal in parts[0::2] for c in literal):
+        return f'"{arg}"'  # the common case, "$head:29500", kept readable
+    return "".join(f'"{part}"' if VARIABLE.fullmatch(part) else shlex.quote(part) for part in parts if part) or "''"
+
+
+def check_options(partition: str | None, time_limit: str, report_dir: str | None, torchrun: str) -> None:
+    """Refuse what would break the script: a directive is one line, and sbatch rejects what it cannot parse."""
+    if partition is not None and not PARTITION.fullmatch(partition):
+        raise UsageError(f"--partition {partition!r}: expected a partition name (letters, digits, _ . -) "
+                         "or a comma-separated list of them")
+    if not TIME.fullmatch(time_limit):
+        raise UsageError(f"--time {time_limit!r}: expected MM, HH:MM:SS or D-HH:MM:SS")
+    for option, value in (("--report-dir", report_dir), ("--torchrun", torchrun)):
+        if value is not None and (not value.strip() or CONTROL.search(value)):
+            raise UsageError(f"{option} {value!r}: expected a path on one line")
 
 
 def _user_setup() -> list[str]:
@@ -56,13 +81,14 @@ def render(job: Job, runtime: str = "docker", *, image: str | None = None, torch
            partition: str | None = None, time_limit: str = "00:30:00", report_dir: str | None = None) -> str:
     if runtime not in RUNTIMES:
         raise ValueError(f"runtime {runtime!r}: one of {', '.join(RUNTIMES)}")
+    check_options(partition, time_limit, report_dir, torchrun)
     image = image or LOCAL_IMAGE.get(runtime, "{image}").format(image=job.image)
     srun_opts, command = node_command(job, runtime, image, torchrun)
     directives = [f"--job-name=ptkit-verify-{job.variant}", f"--nodes={job.nodes}", "--ntasks-per-node=1",
                   f"--time={time_limit}", "--output=ptkit-verify-%j.out"]
     directives += [f"--gpus-per-node={job.gpus_per_node}"] if job.gpus_per_node else []
     directives += [f"--partition={partition}"] if partition else []
-    reports = report_dir or "${PTKIT_REPORTS:-$SLURM_SUBMIT_DIR/reports/slurm-$SLURM_JOB_ID}"
+    reports = _word(report_dir) if report_dir else '"${PTKIT_REPORTS:-$SLURM_SUBMIT_DIR/reports/slurm-$SLURM_JOB_ID}"'
     srun = ["srun", "--nodes=$SLURM_JOB_NUM_NODES", "--ntasks-per-node=1", "--kill-on-bad-exit=1", *srun_opts]
     lines = [
         "#!/bin/bash",
@@ -71,7 +97,7 @@ def render(job: Job, runtime: str = "docker", *, image: str | None = None, torch
         *(f"#SBATCH {d}" for d in directives),
         "set -euo pipefail",
         'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
-        f"reports={_word(reports)}",
+        f"reports={reports}",
         'mkdir -p "$reports"',
         *(_user_setup() if runtime == "docker" else []),
         "status=0",
