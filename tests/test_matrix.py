@@ -64,9 +64,18 @@ def test_cuda_variants_are_named_after_their_cuda():
         assert v.name == ("cuda" + v.cuda.replace(".", "") if v.cuda else "cpu"), v.name
 
 
-def test_matrix_driver_minimums_agree_with_the_verifier_table():
+# NVIDIA's minimum Linux driver of each CUDA release's GA (CUDA Toolkit release notes, table "CUDA Toolkit and
+# Corresponding Driver Versions": https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html, and the
+# archived notes of each release under https://docs.nvidia.com/cuda/archive/), stated here, not read from ptkit.
+NVIDIA_MIN_DRIVER = {"11.8": "520.61.05", "12.1": "530.30.02", "12.4": "550.54.14", "12.6": "560.28.03",
+                     "12.8": "570.26", "13.0": "580.65.06", "13.2": "595.45.04"}
+
+
+def test_each_cuda_variant_asks_for_nvidias_minimum_driver():
     for v in matrix_facts.cuda_variants():
-        assert facts.MIN_DRIVER[v.cuda] == v.min_driver, v.name
+        assert v.cuda in NVIDIA_MIN_DRIVER, f"{v.name}: add CUDA {v.cuda}'s minimum driver from NVIDIA's notes here"
+        assert v.min_driver == NVIDIA_MIN_DRIVER[v.cuda], v.name
+    assert all(v.min_driver == "" for v in matrix_facts.MATRIX.variants.values() if not v.is_cuda)
 
 
 def test_local_version_tags_match_the_cuda_of_the_variant():
@@ -182,3 +191,51 @@ def test_nox_rejects_unknown_sessions_with_the_valid_names():
 def test_the_readme_shows_the_current_matrix():
     table = run_ptkit("matrix").stdout
     assert f"```\n{table}```" in (ROOT / "README.md").read_text(), "README out of date: paste `ptkit matrix`"
+
+
+# Each edit puts a newline or a pip option into one value of SMALL; each must be refused at load, naming the key.
+INJECTIONS = {
+    "extra-index-option": ('extra_packages = ["numpy"]', 'extra_packages = ["numpy", "--index-url http://evil"]',
+                           "extra_packages"),
+    "extra-requirement-file": ('extra_packages = ["numpy"]', 'extra_packages = ["-r /etc/passwd"]', "extra_packages"),
+    "extra-newline": ('extra_packages = ["numpy"]', 'extra_packages = ["numpy\\n--trusted-host evil"]',
+                      "extra_packages"),
+    "extra-empty": ('extra_packages = ["numpy"]', 'extra_packages = [""]', "extra_packages"),
+    "index-option": ('"https://example.invalid/cpu"', '"https://example.invalid/cpu --trusted-host evil"',
+                     "index_url"),
+    "index-newline": ('"https://example.invalid/cpu"', '"https://example.invalid/cpu\\n  - --index-url x"',
+                      "index_url"),
+    "torch-newline": ('torch = "1.0.0+cpu"', 'torch = "1.0.0+cpu\\n"', "torch"),
+    "cuda-newline": ('cuda = "12.4"', 'cuda = "12.4\\n"', "cuda"),
+    "python-newline": ('python = "3.11"', 'python = "3.11\\n"', "python"),
+    "base-image-newline": ('base_image = "debian:bookworm-slim"', 'base_image = "debian:bookworm-slim\\nRUN id"',
+                           "base_image"),
+    "description-newline": ('[variants.alpha]', '[variants.alpha]\ndescription = "a\\nb"', "description"),
+    "source-newline": ('[variants.alpha]', '[variants.alpha]\nsource = "pypi\\n"', "source"),
+}
+
+
+@pytest.mark.parametrize("name", INJECTIONS)
+def test_a_newline_or_a_pip_option_in_a_value_is_refused_at_load(tmp_path, name):
+    old, new, key = INJECTIONS[name]
+    assert old in SMALL
+    with pytest.raises(matrix.MatrixError) as refused:
+        matrix.load(write(tmp_path, SMALL.replace(old, new, 1)))
+    assert key in str(refused.value) and "\n" not in str(refused.value).replace("\\n", "")
+
+
+def test_render_writes_nothing_from_a_matrix_with_a_pip_option(tmp_path):
+    old, new, _ = INJECTIONS["extra-index-option"]
+    bad = write(tmp_path, SMALL.replace(old, new, 1))
+    proc = run_ptkit("render", "--matrix", str(bad), "--out", str(tmp_path / "conda"))
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1 and "extra_packages" in proc.stderr
+    assert not (tmp_path / "conda").exists()
+
+
+def test_packages_option_refuses_pip_options():
+    from ptkit import render
+
+    with pytest.raises(matrix.MatrixError, match="--packages"):
+        render.requirements(matrix_facts.default_variant(), ["torch", "--index-url=http://evil"])
+    assert render.requirements(matrix_facts.default_variant(), ["torch", "numpy>=1.26,<3", "pkg[extra]==1.0"])[0][1:] \
+        == ["numpy>=1.26,<3", "pkg[extra]==1.0"]

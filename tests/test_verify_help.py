@@ -35,13 +35,26 @@ def test_the_readme_shows_the_verifier_alone_as_a_foreign_image_runs_it():
     assert text in README.read_text(), "README out of date: paste `COLUMNS=100 python -m ptkit.verify --help`"
 
 
-def test_the_in_image_parser_has_the_same_options_as_the_host_one():
-    def options(parser: argparse.ArgumentParser) -> dict[str, str | None]:
-        return {o: a.help for a in parser._actions for o in a.option_strings}
+def test_what_the_host_passes_on_means_the_same_in_the_image():
+    """`ptkit verify --image X OPTIONS`: the host parses OPTIONS, passes them on (to_argv), the in-image
+    verifier parses them again; the values each option must have are stated here, not taken from a parser."""
+    argv = ["verify", "--quick", "--expect-cuda", "--expect-cuda-version", "12.8", "--require", "numpy",
+            "--require", "six", "--strict", "--json", "--report", "r.json"]
+    host = host_cli.build_parser("verify").parse_args(argv)
+    passed_on = cli.to_argv(host)
+    assert "--json" not in passed_on and "--report" not in passed_on  # output options stay on the host
+    image = vars(cli.build_parser().parse_args(["verify", *passed_on]))
+    assert {k: image[k] for k in ("quick", "expect_cuda", "expect_cuda_version", "require", "strict", "json")} == {
+        "quick": True, "expect_cuda": True, "expect_cuda_version": "12.8", "require": ["numpy", "six"],
+        "strict": True, "json": False}
 
-    for command in ("verify", "bench"):
-        alone = options(subparser(cli.build_parser(), command))
-        assert alone.items() <= options(subparser(host_cli.build_parser(command), command)).items()
+
+@pytest.mark.parametrize("parser", [lambda: host_cli.build_parser("bench"), cli.build_parser], ids=["host", "image"])
+def test_both_parsers_read_bench_options_alike(parser):
+    args = parser().parse_args(["bench", "--device", "cpu", "--size", "64", "--dtype", "fp32", "--min-time", "0.25",
+                                "--compare-naive"])
+    assert (args.device, args.size, args.dtype, args.min_time, args.compare_naive) == ("cpu", [64], ["fp32"], 0.25,
+                                                                                       True)
 
 
 def test_defaults():

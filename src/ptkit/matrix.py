@@ -28,9 +28,17 @@ OPTIONAL = ("description", "python", "base_image", "extra_packages", "source")
 # An alternative source of a row (`[variants.NAME.sources.SOURCE]`) replaces only these keys.
 SOURCE_KEYS = ("torch", "torchvision", "torchaudio", "index_url", "description")
 # PEP 440 release with an optional local tag (2.13.0+cpu); pre/post releases are not pinned here.
-VERSION = re.compile(r"^\d+(\.\d+)*(\+[a-z0-9]+(\.[a-z0-9]+)*)?$")
-CUDA = re.compile(r"^\d+\.\d+$")
-NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Every pattern is matched whole (fullmatch: `$` alone would let a trailing newline through).
+VERSION = re.compile(r"\d+(\.\d+)*(\+[a-z0-9]+(\.[a-z0-9]+)*)?")
+CUDA = re.compile(r"\d+\.\d+")
+NAME = re.compile(r"[a-z][a-z0-9_]*")
+URL = re.compile(r"(https?|file)://[^\s\x00-\x1f\x7f\\\"'`]+")  # one word: no pip option can ride along
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
+# A PEP 508 name, extras and version specifiers: `numpy`, `numpy==2.1.3`, `pkg[extra]>=1,<2`; never a pip
+# option (`--index-url ...`) or a second line, which requirements.txt and the conda spec would obey.
+REQUIREMENT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._, -]*\])? *"
+                         r"((===?|[<>!~]=|[<>]) *[A-Za-z0-9.*+!_-]+( *, *(===?|[<>!~]=|[<>]) *[A-Za-z0-9.*+!_-]+)*)?")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 PACKAGED = Path(__file__).resolve().parent / "data" / "matrix.toml"
 
 
@@ -171,27 +179,39 @@ def _check_values(merged: dict[str, Any], here: str) -> None:
             raise MatrixError(f"{here}: missing key {key!r}")
         if not isinstance(merged[key], str):
             raise MatrixError(f"{here}: key {key!r} must be a string")
-    if not isinstance(merged.get("source", ""), str) or not NAME.match(merged.get("source", "pytorch")):
+    if not isinstance(merged.get("source", ""), str) or not NAME.fullmatch(merged.get("source", "pytorch")):
         raise MatrixError(f"{here}: key 'source' must be a lower-case name such as 'pytorch' or 'pypi'")
     for key in ("torch", "python", "base_image", "index_url"):
         if not merged[key].strip():
             raise MatrixError(f"{here}: key {key!r} must not be empty")
     for key in ("torch", "torchvision", "torchaudio", "python"):
-        if merged[key] and not VERSION.match(merged[key]):
+        if merged[key] and not VERSION.fullmatch(merged[key]):
             raise MatrixError(f"{here}: key {key!r} is not a version: {merged[key]!r}")
     cuda = merged["cuda"]
-    if cuda and not CUDA.match(cuda):
+    if cuda and not CUDA.fullmatch(cuda):
         raise MatrixError(f"{here}: key 'cuda' must be MAJOR.MINOR (e.g. '13.0'), got {cuda!r}")
     if cuda and cuda not in MIN_DRIVER:
         raise MatrixError(f"{here}: CUDA {cuda} has no minimum driver in src/ptkit/verify/facts.py "
                           f"(known: {', '.join(MIN_DRIVER)}): add it there with its source")
-    if not merged["index_url"].startswith(("https://", "http://", "file://")):
-        raise MatrixError(f"{here}: key 'index_url' must be a URL")
+    if not URL.fullmatch(merged["index_url"]):
+        raise MatrixError(f"{here}: key 'index_url' must be one http(s):// or file:// URL, got {merged['index_url']!r}")
+    if not IMAGE.fullmatch(merged["base_image"]):
+        raise MatrixError(f"{here}: key 'base_image' must be an image reference, got {merged['base_image']!r}")
+    if not isinstance(merged.get("description", ""), str) or CONTROL.search(merged.get("description", "")):
+        raise MatrixError(f"{here}: key 'description' must be a string on one line")
+
+
+def check_requirement(spec: str, where: str) -> str:
+    """`spec` when it is one requirement (REQUIREMENT), else a MatrixError naming `where`."""
+    if not REQUIREMENT.fullmatch(spec.strip()):
+        raise MatrixError(f"{where}: {spec!r} is not a requirement such as numpy or numpy==2.1.3 "
+                          "(no pip options, one line)")
+    return spec
 
 
 def _variant(name: str, table: dict[str, Any], defaults: dict[str, Any], where: str) -> Variant:
     here = f"{where}: [variants.{name}]"
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise MatrixError(f"{here}: variant names are lower-case identifiers")
     alternatives = _table(table, "sources", here, required=False)
     _check_keys(table, (*REQUIRED, *OPTIONAL, "sources"), here)
@@ -205,8 +225,10 @@ def _variant(name: str, table: dict[str, Any], defaults: dict[str, Any], where: 
             raise MatrixError(f"{where_source}: is the row's own source already")
         _check_values({**merged, **pins}, where_source)
     extra = merged.get("extra_packages", [])
-    if not isinstance(extra, list) or not all(isinstance(p, str) and p.strip() for p in extra):
+    if not isinstance(extra, list) or not all(isinstance(p, str) for p in extra):
         raise MatrixError(f"{here}: key 'extra_packages' must be a list of package names")
+    for spec in extra:
+        check_requirement(spec, f"{here}: key 'extra_packages'")
     return Variant(
         name=name,
         **{k: merged[k] for k in (*REQUIRED, "python", "base_image")},

@@ -15,7 +15,7 @@ from . import __version__
 from .docker_api import split_ref
 from .errors import PtkitError
 from .inputs import PYPI_SIMPLE, UV_REQUIREMENT, BuildInputs
-from .matrix import Variant
+from .matrix import Variant, check_requirement
 
 SOURCE_URL = "https://github.com/ptkit/ptkit"
 PYTORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
@@ -91,7 +91,7 @@ def requirements(variant: Variant, packages: tuple[str, ...] | list[str] | None 
     pins = variant.pins()
     lines, expected = [], {}
     for spec in specs:
-        name = package_name(spec)
+        name = package_name(check_requirement(spec, "--packages" if packages is not None else variant.name))
         if name in PYTORCH_PACKAGES and name not in pins:
             raise PtkitError(f"variant {variant.name} has no {name} release (see the matrix)")
         if name in pins and spec.strip().lower() == name:
