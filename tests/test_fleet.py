@@ -102,3 +102,32 @@ def test_cpu_reports_count_their_cpu_benchmark(tmp_path):
 def test_a_bad_ratio_is_a_usage_error(tmp_path, capsys):
     assert cli.main(["fleet", str(REPORTS / "cpu.json"), "--ratio", "3"]) == 2
     assert capsys.readouterr().err == "ptkit fleet: error: --ratio 3.0 must be in (0, 1]\n"
+
+
+ODD_FIGURES = {"zero": 0, "negative": -3.5, "nan": float("nan"), "inf": float("inf"), "text": "12", "bool": True,
+               "null": None, "list": [1]}
+
+
+def test_reports_with_odd_figures_and_shapes_give_a_table_not_a_traceback(tmp_path):
+    """Zero, negative, non-finite and mistyped figures are no measurement (shown "-"), whatever their peers."""
+    nodes_dir(tmp_path, {"n1": 0.8, "n2": 0.8, "n3": 0.8}, busbw={"n1": 0.0, "n2": 0.0, "n3": -1.0})
+    for name, value in ODD_FIGURES.items():
+        data = gpu_report(name)
+        for bench in data["benchmarks"]:
+            bench["tflops"] = value
+        data["distributed"] = {"world_size": True, "bandwidth": [{"bytes": "1M", "busbw_gbps": value},
+                                                                 {"bytes": 2.0, "busbw_gbps": 1.0}]}
+        write(tmp_path, name, data)
+    shapes = gpu_report("shapes")
+    shapes.update(checks=5, devices="H100", benchmarks={"tflops": 1}, distributed={"ranks": 7, "bandwidth": "x"})
+    write(tmp_path, "shapes", shapes)
+    for args in ((), ("--format", "md")):
+        proc = subprocess.run([sys.executable, "-m", "ptkit", "fleet", str(tmp_path), *args], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr  # n1-n3 agree; no odd figure makes anyone an outlier
+        assert proc.stderr == ""
+    code, nodes = by_host(tmp_path)
+    for name in (*ODD_FIGURES, "shapes"):
+        assert nodes[name]["matmul"] is None and nodes[name]["outliers"] == [], name
+    assert nodes["zero"]["busbw"] == 1.0  # the one real figure of its rows
+    assert nodes["n1"]["busbw"] is None and nodes["n1"]["matmul"] > 0

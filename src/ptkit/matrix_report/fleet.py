@@ -4,8 +4,10 @@ below the median of their peers (same GPU model, same dtype or world size) named
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import DASH, Loaded, text
 
@@ -28,8 +30,21 @@ class Node:
     outliers: list[str] = field(default_factory=list)
 
 
+def records(report: Loaded, key: str) -> list[dict[str, Any]]:
+    """The report's list at `key`, its mappings only: a report of another shape gives nothing, not a traceback."""
+    value = report.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def figure(value: Any) -> float | None:
+    """A measured rate: a finite number above zero (no bool, no string, no NaN); anything else is no figure."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        return None
+    return float(value)
+
+
 def gpu_name(report: Loaded) -> str:
-    devices = [d for d in report.get("devices") or [] if isinstance(d, dict)]
+    devices = records(report, "devices")
     names = sorted({str(d.get("name")) for d in devices if d.get("name")})
     if not names:
         return "cpu" if report.get("benchmarks") else DASH
@@ -37,8 +52,8 @@ def gpu_name(report: Loaded) -> str:
 
 
 def status(report: Loaded) -> str:
-    failed = [c for c in report.get("checks") or [] if isinstance(c, dict) and c.get("status") == "fail"]
-    ranks = [r for r in report.get("distributed.ranks") or [] if isinstance(r, dict) and r.get("ok") is False]
+    failed = [c for c in records(report, "checks") if c.get("status") == "fail"]
+    ranks = [r for r in records(report, "distributed.ranks") if r.get("ok") is False]
     parts = [f"{c.get('name')}: {text(c.get('detail'))}" for c in failed[:1]]
     parts += [f"rank {r.get('rank')} on {r.get('host') or '?'} failed: {text(r.get('failed'))}" for r in ranks]
     if parts:
@@ -48,17 +63,15 @@ def status(report: Loaded) -> str:
 
 def best_matmul(report: Loaded) -> tuple[float | None, str]:
     """The best trustworthy TFLOP/s; GPU figures win over CPU ones when a node has both."""
-    ok = [b for b in report.get("benchmarks") or []
-          if isinstance(b, dict) and b.get("status") == "ok" and isinstance(b.get("tflops"), int | float)]
+    ok = [b for b in records(report, "benchmarks") if b.get("status") == "ok" and figure(b.get("tflops"))]
     gpu = [b for b in ok if str(b.get("device", "")).startswith("cuda")]
     best = max(gpu or ok, key=lambda b: b["tflops"], default=None)
     return (float(best["tflops"]), str(best.get("dtype") or "")) if best else (None, "")
 
 
 def bus_bandwidth(report: Loaded) -> float | None:
-    rows = [b for b in report.get("distributed.bandwidth") or []
-            if isinstance(b, dict) and isinstance(b.get("busbw_gbps"), int | float)]
-    largest = max(rows, key=lambda b: (b.get("bytes") or 0, b["busbw_gbps"]), default=None)
+    rows = [b for b in records(report, "distributed.bandwidth") if figure(b.get("busbw_gbps"))]
+    largest = max(rows, key=lambda b: (figure(b.get("bytes")) or 0, b["busbw_gbps"]), default=None)
     return float(largest["busbw_gbps"]) if largest else None
 
 
@@ -69,7 +82,7 @@ def node(report: Loaded) -> Node:
     return Node(host=report.host, variant=report.variant, gpu=gpu_name(report),
                 driver=text(report.get("environment.driver")), ok=ok if isinstance(ok, bool) else None,
                 status=status(report), matmul=matmul, matmul_dtype=dtype, busbw=bus_bandwidth(report),
-                world_size=world if isinstance(world, int) else None)
+                world_size=world if isinstance(world, int) and not isinstance(world, bool) else None)
 
 
 def _flag(nodes: list[Node], value: str, group: str, what: str, unit: str, ratio: float) -> None:
