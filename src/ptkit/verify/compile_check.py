@@ -7,10 +7,14 @@ Check names (stable; the report and the docs refer to them):
   compile:cpu:max-autotune  the module in fp32 with mode="max-autotune" (inductor's GEMM templates)
   compile:cuda:N            the function and the module on GPU N through Triton, fp32 and fp64
 
-A failure is a FAIL whose detail is its cause in one line: the missing piece is probed first (the
-C++ compiler inductor calls, torch's C++ headers, Python.h, Triton and its C compiler), so the detail
-names it instead of quoting a 40-line InductorError. Inductor's and Triton's caches go to a temp
-dir removed afterwards: the check compiles cold and leaves nothing in the user's home.
+The check judges by doing: it compiles and compares first, and only when that fails does it look for
+the missing piece (the C++ compiler inductor calls, torch's C++ headers wherever that torch version
+keeps them, Python.h, Triton and its C compiler), so the FAIL names a cause in one line instead of
+quoting a 40-line InductorError. A probe never fails a check that compiled: where a piece lives
+changes between torch versions (torch 2.4 to 2.6 keep cpp_prefix.h under torch/_inductor/codegen/,
+2.7 and later under torch/include/). What this torch cannot do (Dynamo on a Python it does not
+support) is a SKIP with the reason. Inductor's and Triton's caches go to a temp dir removed
+afterwards: the check compiles cold and leaves nothing in the user's home.
 Standard library and torch only (this module runs inside foreign images too); Python 3.8 syntax.
 """
 
@@ -19,94 +23,19 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .results import FAIL, PASS, SKIP, WARN, Report, describe
+from .compile_probes import cause_of, missing_cxx, missing_for_cpu, missing_for_triton, missing_torch_headers, probed
+from .results import FAIL, PASS, SKIP, WARN, Report
 
 # dtype -> (rtol, atol) of compiled against eager: fused kernels reorder a few float operations.
 TOLERANCE = {"float32": (1e-4, 1e-5), "float64": (1e-10, 1e-12)}
 QUICK_SKIP = "not run with --quick (a cold compile takes seconds)"
 RUNTIME_SKIP = "runtime flavor: torch.compile needs the devel flavor"
-CPP_PREFIX = os.path.join("include", "torch", "csrc", "inductor", "cpp_prefix.h")
-# Lines of a compiler's or inductor's output that state the cause, most specific first.
-CAUSE_PATTERNS = ("fatal error:", "error:", "InvalidCxxCompiler", "No working C++ compiler", "CalledProcessError")
-
-
-# --- probes: what a compile needs, each absence as its cause in words ---------------------------
-
-def python_header() -> str:
-    """Where inductor and Triton look for Python.h (sysconfig's include path, as they do)."""
-    return os.path.join(sysconfig.get_path("include"), "Python.h")
-
-
-def missing_python_header() -> str | None:
-    path = python_header()
-    return None if os.path.isfile(path) else f"missing Python headers: no {path} (the python3-dev headers)"
-
-
-def missing_cxx(torch: Any) -> str | None:
-    """Inductor tries each entry of config.cpp.cxx in turn (None means 'a conda-installed one')."""
-    from torch._inductor import config
-
-    cxx = config.cpp.cxx
-    candidates = [c for c in (cxx if isinstance(cxx, (tuple, list)) else (cxx,)) if c]
-    if any(shutil.which(c) for c in candidates):
-        return None
-    return f"no C++ compiler: none of {', '.join(candidates) or 'g++'} on PATH (inductor's cpp.cxx)"
-
-
-def missing_torch_headers(torch: Any) -> str | None:
-    path = os.path.join(os.path.dirname(torch.__file__), CPP_PREFIX)
-    return None if os.path.isfile(path) else f"missing torch C++ headers: no {path} (removed by a slimmed install?)"
-
-
-def missing_openssl(torch: Any) -> str | None:
-    """With cpp_cache_precompile_headers on, inductor hashes its precompiled header with `openssl`."""
-    from torch._inductor import config
-
-    if not getattr(config, "cpp_cache_precompile_headers", False) or shutil.which("openssl"):
-        return None
-    return "no openssl on PATH: inductor hashes its precompiled C++ header with it"
-
-
-def missing_for_cpu(torch: Any) -> list[str]:
-    probes = (missing_cxx(torch), missing_torch_headers(torch), missing_python_header(), missing_openssl(torch))
-    return [m for m in probes if m]
-
-
-def triton_cc() -> str | None:
-    """The C compiler Triton builds its launcher with: $CC, else gcc, else clang (triton/runtime/build.py)."""
-    cc = os.environ.get("CC")
-    return shutil.which(cc) if cc else shutil.which("gcc") or shutil.which("clang")
-
-
-def missing_for_triton() -> list[str]:
-    import importlib.util
-
-    missing = []
-    if importlib.util.find_spec("triton") is None:
-        missing.append("triton is not installed (inductor's GPU backend)")
-    if triton_cc() is None:
-        missing.append("no C compiler for Triton's launcher: $CC, gcc and clang all absent")
-    header = missing_python_header()
-    if header:
-        missing.append(header + ", which Triton's launcher includes")
-    return missing
-
-
-def cause_of(exc: BaseException) -> str:
-    """The line of a compile failure that says why (compiler output is buried in InductorError)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    for pattern in CAUSE_PATTERNS:
-        for line in lines:
-            if pattern in line:
-                return f"{type(exc).__name__}: {line}"
-    return describe(exc)
 
 
 # --- compiling -------------------------------------------------------------------------------
@@ -129,12 +58,22 @@ def precompiled_headers_in(tmp: str) -> Iterator[None]:
             setattr(codecache, name, value)
 
 
+def user_name() -> str:
+    """getpass.getuser(), which raises for a uid without a passwd entry (docker run --user 12345) when
+    USER and LOGNAME are unset: inductor then names its default cache dir torchinductor_uid_N
+    (default_cache_dir in torch/_inductor/runtime/cache_dir_utils.py, torch 2.7 and later)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return f"uid_{os.getuid()}"
+
+
 @contextmanager
 def private_caches() -> Iterator[str]:
     """Inductor's and Triton's caches in a temp dir for the check, removed afterwards."""
     keys = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
     saved = {k: os.environ.get(k) for k in keys}
-    default_dir = os.path.join(tempfile.gettempdir(), "torchinductor_" + getpass.getuser())
+    default_dir = os.path.join(tempfile.gettempdir(), "torchinductor_" + user_name())
     leave_default = os.path.isdir(default_dir)
     tmp = tempfile.mkdtemp(prefix="ptkit-compile-")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tmp
@@ -189,30 +128,62 @@ def compare_cases(torch: Any, device: str, dtypes: tuple[str, ...], mode: str | 
     return None
 
 
-def vec_isa(torch: Any) -> str:
+def vec_isa(torch: Any) -> str | None:
+    """The vector ISA inductor picked ("" for none); None when this torch does not say (the API moved)."""
     try:
-        from torch._inductor.cpu_vec_isa import pick_vec_isa
-    except ImportError:  # torch < 2.4
-        from torch._inductor.codecache import pick_vec_isa
-    isa = pick_vec_isa()
+        try:
+            from torch._inductor.cpu_vec_isa import pick_vec_isa
+        except ImportError:  # torch < 2.4
+            from torch._inductor.codecache import pick_vec_isa
+        isa = pick_vec_isa()
+    except Exception:  # noqa: BLE001 - the ISA only describes a compile that worked
+        return None
     return str(isa) if isa else ""
+
+
+def unsupported(torch: Any) -> str | None:
+    """Why this torch's Dynamo cannot run here at all (e.g. a Python newer than that torch supports)."""
+    try:
+        from torch._dynamo.eval_frame import is_dynamo_supported
+    except ImportError:
+        return None
+    if is_dynamo_supported():
+        return None
+    return f"torch {torch.__version__} does not support torch.compile on this Python or platform"
 
 
 # --- the checks ------------------------------------------------------------------------------
 
-def run_compile(report: Report, name: str, missing: list[str], body: Callable[[], tuple[str, str]]) -> bool:
-    """One compile check: FAIL on a missing piece without compiling; else run body; True on PASS/WARN."""
-    if missing:
-        report.add(name, FAIL, "; ".join(missing))
-        return False
+# Judges a compile that raised: (status, detail).
+Failure = Callable[[BaseException], "tuple[str, str]"]
+
+
+def run_compile(report: Report, name: str, body: Callable[[], tuple[str, str]], failure: Failure) -> str:
+    """One compile check: run body; when it raises, `failure` judges the exception. Returns the status."""
     start = time.perf_counter()
     try:
         status, detail = body()
+        seconds = time.perf_counter() - start
+        detail = f"{detail}; {seconds:.1f} s" if status != FAIL else detail
     except Exception as exc:  # noqa: BLE001 - a failing compile can raise anything
-        status, detail = FAIL, f"torch.compile failed: {cause_of(exc)}"
-    seconds = time.perf_counter() - start
-    report.add(name, status, f"{detail}; {seconds:.1f} s" if status != FAIL else detail, seconds)
-    return status != FAIL
+        status, detail = failure(exc)
+        seconds = time.perf_counter() - start
+    report.add(name, status, detail, seconds)
+    return status
+
+
+def explained(exc: BaseException, causes: list[str]) -> str:
+    """A failed compile in one line: the missing pieces the probes found first, then the compiler's own line."""
+    detail = f"torch.compile failed: {cause_of(exc)}"
+    return f"{'; '.join(causes)} ({detail})" if causes else detail
+
+
+def cpu_failure(torch: Any, flavor: str, exc: BaseException) -> tuple[str, str]:
+    causes = missing_for_cpu(torch)
+    if flavor != "devel" and probed(lambda: missing_cxx(torch)) and probed(lambda: missing_torch_headers(torch)):
+        # A foreign image with neither a compiler nor torch's headers is a runtime image by another name.
+        return WARN, "torch.compile cannot work here (a runtime image?): " + "; ".join(causes)
+    return FAIL, explained(exc, causes)
 
 
 def cpu_body(torch: Any) -> tuple[str, str]:
@@ -220,9 +191,10 @@ def cpu_body(torch: Any) -> tuple[str, str]:
     if mismatch:
         return FAIL, mismatch
     isa = vec_isa(torch)
-    if not isa:
+    if isa == "":
         return WARN, "compiled = eager (fp32, fp64), but inductor found no vector ISA: scalar kernels"
-    return PASS, f"function + conv/linear module compiled = eager (fp32, fp64); vector ISA {isa}; cold compile"
+    said = f"vector ISA {isa}" if isa else "vector ISA not reported by this torch"
+    return PASS, f"function + conv/linear module compiled = eager (fp32, fp64); {said}; cold compile"
 
 
 def autotune_body(torch: Any) -> tuple[str, str]:
@@ -238,22 +210,18 @@ def gpu_body(torch: Any, device: str) -> tuple[str, str]:
 def check_compile(report: Report, torch: Any, devices: list[str], quick: bool) -> None:
     """torch.compile on the CPU and on each usable GPU (devices: 'cpu', 'cuda:0', ...)."""
     flavor = os.environ.get("PTKIT_FLAVOR", "")
-    if quick:
-        report.add("compile", SKIP, QUICK_SKIP)
-        return
-    if flavor == "runtime":
-        report.add("compile", SKIP, RUNTIME_SKIP)
+    skip = QUICK_SKIP if quick else RUNTIME_SKIP if flavor == "runtime" else unsupported(torch)
+    if skip:
+        report.add("compile", SKIP, skip)
         return
     with private_caches():  # first: importing inductor's config makes its default cache dir
-        missing = missing_for_cpu(torch)
-        if flavor != "devel" and missing_cxx(torch) and missing_torch_headers(torch):
-            # A foreign image with none of the pieces is a runtime image by another name: say so, do not fail it.
-            report.add("compile:cpu", WARN, "torch.compile cannot work here (a runtime image?): " + "; ".join(missing))
-            return
-        if run_compile(report, "compile:cpu", missing, lambda: cpu_body(torch)):
-            run_compile(report, "compile:cpu:max-autotune", [], lambda: autotune_body(torch))
+        status = run_compile(report, "compile:cpu", lambda: cpu_body(torch), lambda e: cpu_failure(torch, flavor, e))
+        if status != FAIL:
+            run_compile(report, "compile:cpu:max-autotune", lambda: autotune_body(torch),
+                        lambda e: (FAIL, explained(e, [])))
         else:
             report.add("compile:cpu:max-autotune", SKIP, "compile:cpu failed")
         for device in devices:
             if device != "cpu":
-                run_compile(report, f"compile:{device}", missing_for_triton(), lambda d=device: gpu_body(torch, d))
+                run_compile(report, f"compile:{device}", lambda d=device: gpu_body(torch, d),
+                            lambda e: (FAIL, explained(e, missing_for_triton())))
