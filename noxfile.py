@@ -4,7 +4,7 @@
     nox -s cpu -- --base-image "$(ptkit base --if-missing)" --wheelhouse .cache/wheelhouse/cpu
     nox -s cuda130 -- --wheelhouse DIR
     nox -t images                # every variant (tags: images, cpu, cuda)
-    nox -s matrix -- [--variants cuda124 cpu] [--base-image IMG]   # every PyPI-served image, disk bounded
+    nox -s matrix -- [--variants cuda124 cpu] [--base-image IMG]   # every row as main.sh builds it, disk bounded
 
 A variant session builds ptkit:<variant> (devel) and ptkit:<variant>-runtime through the Docker SDK,
 runs the verifier in a container of each (GPUs attached when the host has the NVIDIA runtime),
@@ -69,9 +69,10 @@ nox.session(name="distributed", tags=["cluster"])(distributed_session)
 
 @nox.session(name="matrix")
 def matrix_session(session: nox.Session) -> None:
-    """every PyPI-served image built and verified in turn, disk bounded: docs/evidence/matrix/RUN.md
+    """every row and source as `bash scripts/main.sh ROW [--source S]` builds it (both flavors), disk bounded: RUN.md
 
-    benchmarks/matrix_run.py does it (runtime flavor, each image removed before the next; times, sizes, peak disk).
+    benchmarks/matrix_run.py does it (devel and runtime verified, each row's images removed before the next; exit
+    codes, times, sizes, peak disk, in docs/evidence/matrix/RUN.md).
     """
     session.install("-e", ".[host]")
     session.run("python", str(ROOT / "benchmarks" / "matrix_run.py"), *session.posargs)

@@ -1,15 +1,19 @@
-"""The whole matrix on one host: every image PyPI serves, built and verified one after another, the disk bounded.
+"""The whole matrix on one host: each row and source as a user builds it, one after another, the disk bounded.
 
     nox -s matrix -- [--variants cuda124 cuda126-pypi cpu] [--base-image IMG]
     python benchmarks/matrix_run.py [the same options]       # what the session runs, in its virtualenv
 
-Which images: of each CUDA row, every source whose index is PyPI (the row's own, `--source` ones); and each
-CPU row from a wheelhouse made with the host's pip, as scripts/main.sh does (its index is not PyPI). The matrix
-says which: no variant is named here. Each is `ptkit check ... --flavor runtime` with its committed lock
-(locks/IMAGE.txt), and its images are removed before the next (its tags, then the `ptkit.stage` cache images),
-so the disk holds one variant at a time. docs/evidence/matrix/ gets each image's report (with its size and
-build time in the `image` block) and RUN.md: the command, the date, per image the time and size, the peak
-disk use (sampled every few seconds) and the total time. Exit 1 when any image failed.
+Each image is `bash scripts/main.sh ROW [--source S]`, exactly what a user runs (the wheelhouse with the committed
+lock, locks/IMAGE.txt; then `nox -s ROW`: both flavors, devel and runtime, built and verified in containers), with
+PTKIT_BASE_IMAGE set to the base image. Which: of each CUDA row, every source whose index is PyPI (the row's own,
+`--source` ones); and each CPU row (from its wheelhouse: the host's pip finds its wheel). Without --variants, every
+other row and source follows, where main.sh must refuse in one line (exit 3: this host's pip cannot get the
+wheels) before building. The matrix says which: no variant is named here. After each, the row's images are removed
+(its tags, then the `ptkit.stage` cache images), so the disk holds one row at a time. docs/evidence/matrix/ gets
+both reports of each image (devel: IMAGE.json, runtime: IMAGE-runtime.json; size and build time in their `image`
+block) and RUN.md (benchmarks/matrix_run_md.py): the command and commit, the date, per row main.sh's command,
+exit code and wall time and both flavors' result, build time and size, the peak disk use (sampled every few
+seconds), the total time, and the README's table. Exit 1 when an image failed or a refusal was not main.sh's.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -27,11 +32,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptkit import matrix
+from ptkit import matrix, render
 from ptkit.cli import OneLineParser
 from ptkit.errors import PtkitError
 from ptkit.inputs import PYPI_SIMPLE
 from ptkit.report_commands import LAST_MATRIX_RUN
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from matrix_run_md import UNREACHABLE, header, report_name, run_md  # benchmarks/matrix_run_md.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / LAST_MATRIX_RUN
@@ -72,22 +80,21 @@ def jobs(m: matrix.Matrix, only: Sequence[str] = ()) -> list[Job]:
     return [j for j in out if not only or j.name in only]
 
 
-def commands(job: Job, base_image: str, reports: Path) -> list[list[str]]:
-    """The ptkit commands of one job: its wheelhouse when it needs one, then the check."""
-    lock_args = ["--lock", str(job.lock)] if job.lock.is_file() else []
-    source = ["--source", job.source] if job.source else []
-    check = [*PTKIT, "check", job.variant.name, *source, "--flavor", "runtime", "--base-image", base_image,
-             *lock_args, *(["--ca-bundle", str(CA_BUNDLE)] if CA_BUNDLE.is_file() else []), "--reports", str(reports)]
-    if job.wheelhouse is None:
-        return [check]
-    wheelhouse = [*PTKIT, "wheelhouse", job.variant.name, *source, str(job.wheelhouse), *lock_args]
-    return [wheelhouse, [*check, "--wheelhouse", str(job.wheelhouse)]]
+def command(variant: matrix.Variant) -> list[str]:
+    """What a user runs for this row and source (scripts/main.sh): the wheelhouse, then both flavors, verified."""
+    source = [] if variant.default_source else ["--source", variant.source]
+    return ["bash", "scripts/main.sh", variant.name, *source]
 
 
-def prune(job: Job) -> None:
-    """Remove the job's images (every tag: found by their labels) and the dangling build-stage images."""
-    labels = ["--filter", f"label=ptkit.variant={job.variant.name}",
-              "--filter", f"label=ptkit.source={job.variant.source}"]
+def others(m: matrix.Matrix, done: Sequence[Job]) -> list[matrix.Variant]:
+    """Every row and source not among the jobs (their index is not PyPI): main.sh must refuse each in one line."""
+    names = {j.name for j in done}
+    return [v for row in m.variants.values() for v in map(row.from_source, row.sources) if v.image_name not in names]
+
+
+def prune(variant: matrix.Variant) -> None:
+    """Remove the row's images (every tag: found by their labels) and the dangling build-stage images."""
+    labels = ["--filter", f"label=ptkit.variant={variant.name}", "--filter", f"label=ptkit.source={variant.source}"]
     ids = subprocess.run(["docker", "image", "ls", "-q", *labels], capture_output=True, text=True).stdout.split()
     if ids:
         subprocess.run(["docker", "image", "rm", "-f", *sorted(set(ids))], capture_output=True)
@@ -124,43 +131,37 @@ class DiskPeak:
         self._thread.join()
 
 
-def run_job(job: Job, base_image: str, reports: Path) -> dict[str, object]:
-    """Run one job's commands (output streams through), prune; its row of RUN.md."""
-    start, status = time.monotonic(), "ok"
-    for cmd in commands(job, base_image, reports):
-        print(f"$ {shlex.join(cmd)}", file=sys.stderr, flush=True)
-        if (code := subprocess.run(cmd, cwd=ROOT).returncode) != 0:
-            status = f"failed (exit {code})"
-            break
-    report = reports / f"{job.name}-runtime.json"
-    image = {}
-    if status == "ok" and report.is_file():
-        image = json.loads(report.read_text()).get("image") or {}
-    prune(job)
-    return {"image": job.name, "status": status, "seconds": round(time.monotonic() - start, 1),
-            "build_seconds": image.get("build_seconds"), "size_bytes": image.get("size_bytes")}
+def run(variant: matrix.Variant, base_image: str, reports: Path) -> dict[str, object]:
+    """Run main.sh for one row and source (its output streams through; its last stderr line is kept), copy the
+    reports it wrote into `reports`, prune; its row of RUN.md."""
+    cmd, start, clock = command(variant), time.time(), time.monotonic()
+    print(f"$ {shlex.join(cmd)}", file=sys.stderr, flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PTKIT_BASE_IMAGE": base_image})
+    last = ""
+    for line in proc.stderr or ():
+        sys.stderr.write(line)
+        last = line.strip() or last
+    code = proc.wait()
+    row: dict[str, object] = {"image": variant.image_name, "command": shlex.join(cmd), "exit": code,
+                              "seconds": round(time.monotonic() - clock, 1), "last_line": last}
+    for flavor in render.FLAVORS:
+        row[flavor] = collect(variant.image_name, flavor, start, reports)
+    prune(variant)
+    return row
 
 
-def run_md(command: str, started: dt.datetime, rows: list[dict[str, object]], disk: DiskPeak,
-           total_s: float) -> str:
-    """docs/evidence/matrix/RUN.md."""
-    def gb(n: object) -> str:
-        return f"{int(n) / 1e9:.2f} GB" if isinstance(n, int) else "-"
-
-    lines = [
-        "# The PyPI-served matrix, built and verified on one host", "",
-        f"Command: `{command}`  ", f"Date: {started:%Y-%m-%d %H:%M} UTC  ",
-        f"Total time: {total_s / 60:.1f} min  ",
-        f"Peak disk use (the file system holding {disk.path}): {gb(disk.peak)} ({gb(disk.peak - disk.start)} "
-        f"above the {gb(disk.start)} in use at the start; each image's images are removed before the next)", "",
-        "| image | result | wall time (wheelhouse, build, verify, prune) | build time | image size |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        build_s = f"{r['build_seconds']} s" if r["build_seconds"] is not None else "-"
-        lines.append(f"| {r['image']} | {r['status']} | {r['seconds']} s | {build_s} | {gb(r['size_bytes'])} |")
-    lines += ["", "Reports: `<image>-runtime.json` here (their `image` block: size and build time)."]
-    return "\n".join(lines) + "\n"
+def collect(image: str, flavor: str, since: float, reports: Path, written_in: Path = ROOT / "reports",
+            ) -> dict[str, object] | None:
+    """The flavor's report this run wrote in reports/ (main.sh's), copied into `reports`; its ok and image block."""
+    name = report_name(image, flavor)
+    written = written_in / name
+    if not written.is_file() or written.stat().st_mtime < since:
+        return None  # not built, or an older run's
+    data = json.loads(written.read_text())
+    if reports.resolve() != written.parent.resolve():
+        shutil.copyfile(written, reports / name)
+    return {"ok": data.get("ok"), **(data.get("image") or {})}
 
 
 def parse_jobs(parser: argparse.ArgumentParser, argv: list[str] | None,
@@ -175,20 +176,41 @@ def parse_jobs(parser: argparse.ArgumentParser, argv: list[str] | None,
         parser.exit(2, f"{Path(parser.prog).stem}: {exc}\n")
 
 
+def commit() -> str:
+    """HEAD, '-dirty' when a tracked file differs from it (the images are then built from uncommitted sources)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                           text=True).stdout.strip()
+    return (head or "unknown") + ("-dirty" if dirty else "")
+
+
+def disk_text(disk: DiskPeak) -> str:
+    def gb(n: int) -> str:
+        return f"{n / 1e9:.2f} GB"
+
+    return (f"(the file system holding {disk.path}): {gb(disk.peak)} ({gb(disk.peak - disk.start)} above the "
+            f"{gb(disk.start)} in use at the start; each row's images are removed before the next)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="matrix_run", description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", metavar="IMG", help="default: the local base (`ptkit base --if-missing`)")
     args, todo = parse_jobs(parser, argv, "reports and RUN.md")
+    # Without --variants, every other row and source too: main.sh must refuse each in one line (exit 3).
+    rest = [] if args.variants else others(matrix.load(ROOT / "matrix.toml"), todo)
     base = args.base_image or subprocess.run([*PTKIT, "base", "--if-missing"], capture_output=True, text=True,
                                              check=True).stdout.strip()
     args.reports.mkdir(parents=True, exist_ok=True)
-    started, clock = dt.datetime.now(dt.timezone.utc), time.monotonic()
+    started, clock, head = dt.datetime.now(dt.timezone.utc), time.monotonic(), commit()
     with DiskPeak(DOCKER_ROOT) as disk:
-        rows = [run_job(job, base, args.reports) for job in todo]
+        rows = [run(v, base, args.reports) for v in [j.variant for j in todo] + rest]
     command = shlex.join(["nox", "-s", "matrix", "--", *(argv if argv is not None else sys.argv[1:])])
-    (args.reports / "RUN.md").write_text(run_md(command, started, rows, disk, time.monotonic() - clock))
+    text = run_md(header(command, head, started, time.monotonic() - clock, disk_text(disk)), rows, args.reports)
+    (args.reports / "RUN.md").write_text(text)
     print(f"wrote {args.reports / 'RUN.md'}", file=sys.stderr)
-    return 1 if any(r["status"] != "ok" for r in rows) else 0
+    failed = [r for r in rows[:len(todo)] if r["exit"] != 0] + [r for r in rows[len(todo):] if r["exit"] not in
+                                                                  (0, UNREACHABLE)]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

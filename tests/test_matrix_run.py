@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from benchmarks import installers, matrix_run, naive, naive_sizes
 
-from ptkit import cli, pipeline
+from ptkit import pipeline
 from ptkit.errors import PtkitError
 from ptkit.inputs import PYPI_SIMPLE
 from ptkit.verify.results import Report
@@ -38,18 +38,32 @@ def test_variants_picks_and_an_unknown_name_is_refused_listing_the_valid_ones():
 
 
 @pytest.mark.parametrize("job", JOBS, ids=[j.name for j in JOBS])
-def test_each_command_is_one_ptkit_parses_with_the_runtime_flavor_and_the_committed_lock(job, tmp_path):
-    cmds = matrix_run.commands(job, "ptkit/base:bookworm", tmp_path)
-    assert len(cmds) == (1 if job.wheelhouse is None else 2)
-    for cmd in cmds:
-        args = cli.build_parser().parse_args(cmd[len(matrix_run.PTKIT):])
-        assert args.variant == job.variant.name and args.source == job.source
-        lock = matrix_run.ROOT / "locks" / f"{job.name}.txt"
-        assert args.lock == (lock if lock.is_file() else None)
-    check = cli.build_parser().parse_args(cmds[-1][len(matrix_run.PTKIT):])
-    assert (check.command, check.flavor, check.base_image, check.reports) == ("check", "runtime",
-                                                                              "ptkit/base:bookworm", tmp_path)
-    assert check.wheelhouse == job.wheelhouse  # the one the first command made
+def test_each_job_is_main_sh_of_its_row_and_source(job):
+    cmd = matrix_run.command(job.variant)
+    assert cmd[:2] == ["bash", "scripts/main.sh"] and (matrix_run.ROOT / cmd[1]).is_file()
+    source = cmd[4] if cmd[3:4] == ["--source"] else None
+    assert len(cmd) == (5 if source else 3) and source == job.source
+    assert matrix_facts.MATRIX.get(cmd[2], source).image_name == job.name  # main.sh builds that very image
+
+
+def test_the_other_rows_are_every_source_not_a_job_each_once():
+    rest = [v.image_name for v in matrix_run.others(matrix_facts.MATRIX, JOBS)]
+    every = [v.image_name for v in matrix_facts.every_source()]
+    assert sorted(rest + [j.name for j in JOBS]) == sorted(every) and len(set(rest)) == len(rest)
+    assert all(v.is_cuda and v.index_url != PYPI_SIMPLE for v in matrix_run.others(matrix_facts.MATRIX, JOBS))
+
+
+def test_collect_copies_only_a_report_this_run_wrote(tmp_path):
+    written, out = tmp_path / "reports", tmp_path / "evidence"
+    written.mkdir(), out.mkdir()
+    report = Report(image={"size_bytes": 7, "build_seconds": 1.5}).to_dict()
+    (written / "x-runtime.json").write_text(json.dumps(report))
+    since = time.time() + 60  # the report predates this run: an older run's, not copied
+    assert matrix_run.collect("x", "runtime", since, out, written) is None and not list(out.iterdir())
+    assert matrix_run.collect("x", "runtime", 0, out, written) == {"ok": report["ok"], "size_bytes": 7,
+                                                                     "build_seconds": 1.5}
+    assert json.loads((out / "x-runtime.json").read_text())["image"]["size_bytes"] == 7
+    assert matrix_run.collect("x", "devel", 0, out, written) is None  # the devel report is x.json: none here
 
 
 def test_the_disk_peak_sees_a_file_that_came_and_went(tmp_path):
@@ -62,15 +76,27 @@ def test_the_disk_peak_sees_a_file_that_came_and_went(tmp_path):
     assert disk.peak - disk.start >= 48 << 20  # other writers on this disk may move it a little
 
 
-def test_run_md_has_the_command_each_image_and_the_peak(tmp_path):
+def test_run_md_has_the_command_commit_each_row_both_flavors_the_refusals_and_the_readme_table(tmp_path):
+    real = json.loads((matrix_run.REPORTS / "cuda124-runtime.json").read_text())  # a real report, as devel's
+    (tmp_path / "a.json").write_text(json.dumps(real))
     with matrix_run.DiskPeak(tmp_path, every=0.02) as disk:
         pass
-    rows = [{"image": "a", "status": "ok", "seconds": 61.0, "build_seconds": 50.2, "size_bytes": 2_500_000_000},
-            {"image": "b", "status": "failed (exit 1)", "seconds": 3.0, "build_seconds": None, "size_bytes": None}]
-    text = matrix_run.run_md("nox -s matrix", dt.datetime(2026, 11, 27, 12, tzinfo=dt.timezone.utc), rows, disk, 64)
-    assert "`nox -s matrix`" in text and "2026-11-27 12:00" in text and "Total time: 1.1 min" in text
-    assert "| a | ok | 61.0 s | 50.2 s | 2.50 GB |" in text and "| b | failed (exit 1) | 3.0 s | - | - |" in text
-    assert f"Peak disk use (the file system holding {Path(tmp_path)})" in text
+    devel, runtime = {"ok": True, "build_seconds": 165.3, "size_bytes": 6_100_000_000}, {"ok": False}
+    rows = [{"image": "a", "command": "bash scripts/main.sh a", "exit": 1, "seconds": 61.0, "last_line": "",
+             "devel": devel, "runtime": runtime},
+            {"image": "b-x", "command": "bash scripts/main.sh b --source x", "exit": 3, "seconds": 9.0,
+             "last_line": "main.sh: cannot build b-x here", "devel": None, "runtime": None}]
+    head = matrix_run.header("nox -s matrix", "abc123", dt.datetime(2026, 11, 27, 12, tzinfo=dt.timezone.utc), 64,
+                             matrix_run.disk_text(disk))
+    text = matrix_run.run_md(head, rows, tmp_path)
+    assert "`nox -s matrix`" in text and "Commit: abc123" in text and "2026-11-27 12:00" in text
+    assert "Total time: 1.1 min" in text and f"the file system holding {Path(tmp_path)}" in text
+    assert "| a | `bash scripts/main.sh a` | 1 | 61.0 s | ok, 2 min 45 s, 6.10 GB | FAILED, -, - |" in text
+    assert "| b-x | `bash scripts/main.sh b --source x` | 3 | 9.0 s | main.sh: cannot build b-x here |" in text
+    readme = text.split("## The README's table")[1]
+    assert ("| a | 2.6.0+cu124 | 12.4 | 9.1.0 | 2.21.5 | sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90 | "
+            "ok, 2 min 45 s, 6.10 GB | FAILED, -, - |") in readme
+    assert "b-x" not in readme  # not built: no row
 
 
 def test_the_image_block_has_the_size_and_build_time_and_survives_the_report_round_trip():
