@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from ptkit.verify import bench, facts, gpu, precision, steps
+from ptkit.verify.archs import judge_arch
 from ptkit.verify.cli import build_parser
 from ptkit.verify.results import FAIL, PASS, WARN, Report, render_text
 
@@ -145,10 +146,11 @@ def test_driver_judgement_table():
 
 def test_arch_judgement():
     archs = ["sm_80", "sm_86", "sm_90", "compute_90"]
-    assert gpu.judge_arch("9.0", archs)[0] == PASS
-    assert gpu.judge_arch("7.0", archs)[0] == FAIL
-    assert gpu.judge_arch("10.0", archs)[0] == WARN  # PTX JIT from compute_90
-    assert "sm_70 is not in torch's compiled arch list" in gpu.judge_arch("7.0", archs)[1]
+    assert judge_arch("9.0", archs)[0] == PASS
+    assert judge_arch("8.9", archs) == (PASS, "sm_89 runs sm_86 SASS natively (same major 8, 8.6 <= 8.9)")
+    assert judge_arch("7.0", archs)[0] == FAIL
+    assert judge_arch("10.0", archs)[0] == WARN  # PTX JIT from compute_90
+    assert "no compiled arch runs on sm_70" in judge_arch("7.0", archs)[1]
 
 
 def test_volta_has_no_tf32_and_emulated_bf16_is_not_native(torch, fake_gpus, monkeypatch):

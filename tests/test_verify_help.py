@@ -62,8 +62,8 @@ def test_defaults():
     assert vars(parse(["bench"])) == {"command": "bench", "device": "auto", "size": None, "dtype": None,
                                       "min_time": 0.5, "compare_naive": False, "json": False, "report": None}
     assert vars(parse(["verify"])) == {"command": "verify", "quick": False, "expect_cuda": False,
-                                       "expect_cuda_version": None, "require": [], "strict": False, "json": False,
-                                       "report": None}
+                                       "expect_cuda_version": None, "require": [], "fatbin": [], "arch_row": [],
+                                       "strict": False, "json": False, "report": None}
 
 
 def test_repeatable_options_collect_in_order():

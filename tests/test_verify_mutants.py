@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from ptkit.verify import cli, gpu, output, precision
+from ptkit.verify import cli, output, precision
+from ptkit.verify.archs import judge_arch
 
 # At collection, so that mutmut's fork server (which collects once) forks each mutant's run with torch loaded.
 pytest.importorskip("torch")
@@ -64,20 +65,25 @@ def test_unknown_check_fields_are_dropped_and_known_ones_kept():
 
 @pytest.mark.parametrize(("arch_list", "status"), [
     (["sm_90a"], PASS),                 # the arch-specific build of sm_90 runs on sm_90
+    (["sm_86"], FAIL),                  # SASS never crosses a major version
+    (["sm_89a"], FAIL),                 # nor does arch-specific SASS of another device
     (["compute_89"], WARN),             # PTX of a lower arch JIT-compiles
     (["compute_90"], WARN),             # PTX of the same arch too
     (["compute_91"], FAIL),             # PTX of a higher arch cannot
-    (["compute_90a"], WARN),            # the suffixes of arch-specific PTX are not part of the number
+    (["compute_90a"], WARN),            # arch-specific PTX JIT-compiles on exactly its own device
+    (["compute_89a"], FAIL),            # and on no other
     (["compute_90f"], WARN),
 ])
 def test_arch_judgement(arch_list, status):
-    assert gpu.judge_arch("9.0", arch_list)[0] == status
+    assert judge_arch("9.0", arch_list)[0] == status
 
 
-def test_arch_fail_names_the_compiled_list_or_empty():
-    assert gpu.judge_arch("7.0", ["sm_80", "sm_90"]) == (FAIL, "sm_70 is not in torch's compiled arch list "
-                                                                "(sm_80 sm_90)")
-    assert gpu.judge_arch("7.0", [])[1] == "sm_70 is not in torch's compiled arch list (empty)"
+def test_arch_fail_names_the_compiled_list_or_empty_and_what_to_use():
+    status, detail = judge_arch("7.0", ["sm_80", "sm_90"])
+    assert status == FAIL and detail.startswith("no compiled arch runs on sm_70 (sm_80 sm_90)")
+    assert detail.endswith("use an image compiled for sm_70 (`ptkit select --capability 7.0` names one)")
+    assert "(empty)" in judge_arch("7.0", [])[1]
+    assert judge_arch("7.0", [], supported_by="cuda128")[1].endswith("; use cuda128")
 
 
 class FakeCuda:
@@ -193,7 +199,9 @@ def test_verify_json_and_report_agree_and_the_run_passes(torch, capfd, tmp_path)
 def test_an_unwritable_report_is_exit_1_with_the_reason(torch, capfd, tmp_path):
     assert cli.main(["verify", "--quick", "--report", str(tmp_path)]) == 1
     out, err = capfd.readouterr()
-    assert "verify: PASS" in out and err == f"ptkit verify: could not write the report to {tmp_path}: Is a directory\n"
+    assert "verify: PASS" in out and err == (
+        f"ptkit verify: could not write the report to {tmp_path}: it is a folder; a report goes to a file, "
+        "a new path, a character device or a FIFO\n")
 
 
 def test_interrupt_is_exit_130_with_one_line(capfd, monkeypatch):

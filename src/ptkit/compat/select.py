@@ -12,8 +12,9 @@ from typing import Any
 
 from ..matrix import Variant
 from ..matrix_report.model import Loaded
+from ..verify.archs import judge_arch
 from ..verify.facts import MIN_DRIVER, cuda_key, version_tuple
-from ..verify.gpu import judge_arch, judge_driver
+from ..verify.gpu import judge_driver
 from ..verify.results import FAIL, PASS, WARN, table
 from .gpus import Gpu
 

@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from . import bench, drift, output, steps
+from . import bench, drift, fatbin_check, output, steps
+from .archs import read_arch_row
 from .gpu import cuda_unusable_reason
 from .imports import build_info, environment, import_packages
 from .precision import DTYPES
@@ -25,6 +26,15 @@ DEVICE_SPEC = re.compile(r"auto|all|cpu|cuda(:\d+)?")
 def cuda_version(text: str) -> str:
     if not re.fullmatch(r"\d+\.\d+", text):
         raise argparse.ArgumentTypeError(f"expected a CUDA version X.Y such as 12.8, got {text!r}")
+    return text
+
+
+def arch_row(text: str) -> str:
+    """argparse type for 'cuda128=sm_70,sm_75': the text itself once read_arch_row reads it."""
+    try:
+        read_arch_row(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
@@ -59,6 +69,13 @@ def add_verify_args(parser: argparse.ArgumentParser) -> None:
                         help="FAIL unless torch was built for this CUDA version")
     parser.add_argument("--require", action="append", default=[], metavar="NAME",
                         help="a package that must import (repeatable)")
+    parser.add_argument("--fatbin", action="append", default=[], type=fatbin_check.valid_listing,
+                        metavar="LIB=ARCH:N,...",
+                        help="the SASS/PTX a CUDA library holds, as cuobjdump listed it (repeatable; the host's "
+                             "ptkit.fatbin passes it): arch:fatbin compares torch's arch list with it")
+    parser.add_argument("--arch-row", action="append", default=[], type=arch_row, metavar="NAME=ARCH,...",
+                        help="an image and its compiled archs, newest first (repeatable): a device no compiled "
+                             "arch runs on is told the first of them that runs there")
     drift.add_drift_args(parser)
     _add_output_args(parser)
 

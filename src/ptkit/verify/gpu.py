@@ -5,8 +5,10 @@ from __future__ import annotations
 import ctypes
 import glob
 import subprocess
+from collections.abc import Sequence
 from typing import Any
 
+from .archs import first_supporting, judge_arch
 from .facts import MIN_DRIVER, MINOR_COMPAT_FLOOR, cuda_key, version_tuple
 from .imports import compiled_arch_list
 from .results import FAIL, PASS, SKIP, WARN, Report, describe
@@ -80,34 +82,25 @@ def device_facts(torch: Any, index: int) -> dict[str, Any]:
     }
 
 
-def judge_arch(capability: str, arch_list: list[str]) -> tuple[str, str]:
-    major, minor = capability.split(".")
-    sm = f"sm_{major}{minor}"
-    if sm in arch_list or f"{sm}a" in arch_list:
-        return PASS, f"{sm} is in torch's compiled arch list"
-    ptx = [a for a in arch_list if a.startswith("compute_")
-           and int(a[8:].rstrip("af")) <= int(major + minor)]
-    if ptx:
-        return WARN, f"{sm} not compiled; runs by JIT from {ptx[-1]} PTX (slow first launch)"
-    return FAIL, f"{sm} is not in torch's compiled arch list ({' '.join(arch_list) or 'empty'})"
-
-
-def check_devices(report: Report, torch: Any) -> list[str]:
-    """One arch:cuda:N result per device; a device whose queries raise (ECC error, MIG) is that FAIL."""
+def check_devices(report: Report, torch: Any, rows: Sequence[str] = ()) -> list[str]:
+    """One arch:cuda:N result per device; a device whose queries raise (ECC error, MIG) is that FAIL.
+    `rows` ('name=arch,...'), newest first, are the images the host knows of: a FAIL names one that runs."""
     arch_list = compiled_arch_list(torch)
     usable = []
     for index in range(torch.cuda.device_count()):
         with report.timed(f"arch:cuda:{index}") as result:
             facts = device_facts(torch, index)
             report.devices.append(facts)
-            status, detail = judge_arch(facts["capability"], arch_list)
+            capability = facts["capability"]
+            status, detail = judge_arch(capability, arch_list, torch.version.cuda or "",
+                                        first_supporting(capability, list(rows)))
             result(status, detail)
             if status != FAIL:
                 usable.append(f"cuda:{index}")
     return usable
 
 
-def check_cuda(report: Report, torch: Any, expect_cuda: bool) -> list[str]:
+def check_cuda(report: Report, torch: Any, expect_cuda: bool, rows: Sequence[str] = ()) -> list[str]:
     """Driver, availability, devices and arch list; returns the CUDA devices the later checks may use."""
     driver = driver_version()
     report.environment["driver"] = driver
@@ -120,7 +113,7 @@ def check_cuda(report: Report, torch: Any, expect_cuda: bool) -> list[str]:
         return []
     with report.timed("cuda") as result:
         count = torch.cuda.device_count()
-        devices = check_devices(report, torch)
+        devices = check_devices(report, torch, rows)
         names = ", ".join(sorted({d["name"] for d in report.devices})) or "none answered"
         if len(devices) == count:
             result(PASS, f"{count} device(s): {names}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bench, compile_check, drift, gpu, imports, numerics, runtime, smoke
+from . import bench, compile_check, drift, fatbin_check, gpu, imports, numerics, runtime, smoke
 from .results import FAIL, PASS, SKIP, WARN, Report
 
 
@@ -40,7 +40,8 @@ def _expect_cuda_version(run: Run) -> None:
 
 
 def _cuda(run: Run) -> None:
-    run.cuda_devices = gpu.check_cuda(run.report, run.torch, run.args.expect_cuda)
+    run.cuda_devices = gpu.check_cuda(run.report, run.torch, run.args.expect_cuda,
+                                      getattr(run.args, "arch_row", []))
 
 
 def _threads(run: Run) -> None:
@@ -69,6 +70,7 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
     ("build", lambda run: imports.check_build(run.report, run.torch)),
     ("expect-cuda-version", _expect_cuda_version),
     ("cuda", _cuda),
+    ("fatbin", lambda run: fatbin_check.check_fatbin(run.report, run.torch, getattr(run.args, "fatbin", []))),
     ("numerics", lambda run: numerics.check_numerics(run.report, run.torch, run.devices)),
     ("autograd", lambda run: numerics.check_autograd(run.report, run.torch, run.selected)),
     ("shm", lambda run: runtime.check_shm(run.report)),
