@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -171,3 +172,14 @@ def test_a_torch_py_in_the_working_directory_is_named(torch, tmp_path):
     assert check["status"] == "fail" and f"torch imported from {tmp_path / 'torch.py'}" in check["detail"]
     assert f"shadows the installed torch {torch.__version__}" in check["detail"]
     assert report["environment"]["origin"]["torch"]["file"] == str(tmp_path / "torch.py")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="mknod of a character device needs root")
+def test_report_to_a_device_node_leaves_it_a_device(torch, tmp_path):
+    """The issue's repro: mknod -m 666 out/devnull c 1 3 && ptkit verify --quick --report out/devnull."""
+    node = tmp_path / "devnull"
+    os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    proc = run_ptkit("verify", "--quick", "--report", str(node))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert stat.S_ISCHR(node.lstat().st_mode) and node.lstat().st_rdev == os.makedev(1, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["devnull"]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
+import threading
+import time
 
 import pytest
 
@@ -142,3 +146,89 @@ def test_to_argv_refuses_an_action_it_cannot_pass_on(monkeypatch):
     monkeypatch.setattr(cli, "add_verify_args", with_custom_action)
     with pytest.raises(TypeError, match="--level"):
         cli.to_argv(argparse.Namespace(quick=False, level=[1]))
+
+
+# --- --report FILE and what is at FILE (issue 19: a special file is never replaced) ----------------
+
+def test_a_character_device_is_written_through_and_stays_a_device(tmp_path):
+    if os.getuid() != 0:
+        pytest.skip("mknod of a character device needs root")
+    node = tmp_path / "devnull"
+    os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a private null device, as in the issue's repro
+    write_json_atomic({"a": 1}, str(node))
+    after = node.lstat()
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == os.makedev(1, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["devnull"]
+
+
+def test_a_fifo_with_a_reader_gets_the_document_and_stays_a_fifo(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 10
+    while True:  # the reader opens the FIFO in its thread; write once it is there
+        try:
+            write_json_atomic({"a": 1}, str(fifo))
+            break
+        except OSError:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    reader.join(10)
+    assert json.loads(got[0]) == {"a": 1} and stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_fifo_nobody_reads_is_refused_at_once_not_waited_on(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    with pytest.raises(OSError) as caught:
+        write_json_atomic({"a": 1}, str(fifo))
+    assert caught.value.strerror == "a FIFO that nobody reads" and time.monotonic() - start < 5
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_symlink_stays_a_link_and_its_target_is_replaced(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("old\n")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target.name)
+    write_json_atomic({"a": 1}, str(link))
+    assert link.is_symlink() and os.readlink(link) == "real.json"
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.json", "real.json"]
+
+
+def test_a_symlink_to_a_device_writes_through_it(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "link").symlink_to(fifo)
+    with pytest.raises(OSError, match="nobody reads"):  # reached the FIFO through the link, did not replace it
+        write_json_atomic({"a": 1}, str(tmp_path / "link"))
+    assert (tmp_path / "link").is_symlink() and stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+@pytest.mark.parametrize("kind", ["folder", "block device"])
+def test_a_folder_or_a_block_device_is_refused_in_one_line(tmp_path, kind):
+    path = tmp_path / "target"
+    if kind == "folder":
+        path.mkdir()
+    elif os.getuid() != 0:
+        pytest.skip("mknod of a block device needs root")
+    else:  # a device number no driver claims (240-254 are for local use): refused before any open
+        os.mknod(path, 0o600 | stat.S_IFBLK, os.makedev(240, 99))
+    before = path.lstat()
+    with pytest.raises(OSError) as caught:
+        write_json_atomic({"a": 1}, str(path))
+    assert caught.value.strerror.startswith(f"it is a {kind}; a report goes to a file")
+    assert path.lstat().st_mode == before.st_mode and sorted(p.name for p in tmp_path.iterdir()) == ["target"]
+
+
+def test_a_missing_parent_is_made_and_a_file_parent_is_refused(tmp_path):
+    write_json_atomic({"a": 1}, str(tmp_path / "new" / "dir" / "r.json"))
+    assert json.loads((tmp_path / "new" / "dir" / "r.json").read_text()) == {"a": 1}
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError) as caught:
+        write_json_atomic({"a": 1}, str(tmp_path / "file" / "r.json"))
+    assert caught.value.strerror == "a part of the path is not a folder"

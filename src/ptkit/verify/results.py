@@ -6,8 +6,10 @@ render_text, or re-styles summary_parts' rows (rich), so every report field is d
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -125,20 +127,67 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {cause}"
 
 
-def write_json_atomic(data: dict[str, Any], path: str) -> None:
-    """Write a report so that readers see the old file or the whole new one, never half."""
+def report_bytes(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def write_through(payload: bytes, path: str, fifo: bool) -> None:
+    """Write into an existing character device or FIFO as it is (never created, truncated or replaced).
+
+    O_NONBLOCK on the open only: a FIFO nobody reads answers ENXIO at once instead of hanging the run."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        if fifo and exc.errno == errno.ENXIO:
+            raise OSError(exc.errno, "a FIFO that nobody reads") from None
+        raise
+    try:
+        os.set_blocking(fd, True)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def replace_atomically(payload: bytes, path: str) -> None:
+    """Readers see the old file or the whole new one, never half: a temp file renamed onto path."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".ptkit-", suffix=".json", dir=directory)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
         os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is for everyone to read
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_json_atomic(data: dict[str, Any], path: str) -> None:
+    """Write a report to `path` according to what is there (issue 19: never replace a special file).
+
+    A regular file or a new path: replaced atomically. A symlink: the same rule for what it points at
+    (the link stays). A character device (/dev/null, a terminal) or a FIFO: written through as it is.
+    A directory, a block device or a socket: refused, an OSError whose strerror says why in one line.
+    A missing parent folder is made, as for a new path. Serialising comes first: a report that cannot
+    be encoded touches nothing.
+    """
+    payload = report_bytes(data)
+    try:
+        mode = os.stat(path).st_mode  # follows a symlink: what a write would reach
+    except FileNotFoundError:
+        mode = None
+    except NotADirectoryError:
+        raise OSError(errno.ENOTDIR, "a part of the path is not a folder") from None
+    if mode is None or stat.S_ISREG(mode):
+        replace_atomically(payload, os.path.realpath(path))
+    elif stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        write_through(payload, path, stat.S_ISFIFO(mode))
+    else:
+        what = "a folder" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else "a special file"
+        raise OSError(errno.EINVAL, f"it is {what}; a report goes to a file, a new path, a character device or a FIFO")
 
 
 def table(rows: list[list[str]]) -> list[str]:
