@@ -126,7 +126,7 @@ def test_reports_with_odd_figures_and_shapes_give_a_table_not_a_traceback(tmp_pa
                               text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr  # n1-n3 agree; no odd figure makes anyone an outlier
         assert proc.stderr == ""
-    code, nodes = by_host(tmp_path)
+    _, nodes = by_host(tmp_path)
     for name in (*ODD_FIGURES, "shapes"):
         assert nodes[name]["matmul"] is None and nodes[name]["outliers"] == [], name
     assert nodes["zero"]["busbw"] == 1.0  # the one real figure of its rows

@@ -142,3 +142,65 @@ def test_conda_lock_fails_in_one_line_naming_the_unreachable_channel(tmp_path: P
     assert err.value.exit_code == 1 and "\n" not in message
     assert message.startswith("conda channel conda-forge (https://conda.anaconda.org/conda-forge/) is not reachable")
     assert not (tmp_path / "x.txt").exists()
+
+
+EVIDENCE = ROOT / "docs" / "evidence" / "matrix"
+
+
+def manifest_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The manifest docker/manifest.py writes in the image a report came from: torch's facts as the inventory
+    prints them (torch.backends.cudnn.version()'s integer, 9.24.0 -> 92400; the arch list sorted as text)."""
+    env = report["environment"]
+    major, minor, patch = map(int, env["cudnn"].split("."))
+    return {"schema": snapshot.MANIFEST_SCHEMA, "torch": {
+        "torch": env["torch"], "cuda": env["cuda"], "cudnn": major * 10000 + minor * 100 + patch, "nccl": env["nccl"],
+        "arch_list": sorted(env["build"]["arch_list"])}}
+
+
+def test_diff_of_an_images_manifest_and_its_report_finds_them_the_same(tmp_path, capsys):
+    report = EVIDENCE / "cuda130-runtime.json"
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(manifest_of(json.loads(report.read_text()))))
+    assert run("diff", str(manifest), str(report)) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "identical in what was compared: torch, cuda, cudnn, nccl, arch_list"
+    assert "not compared: python packages" in out[-3]
+
+
+def test_diff_names_a_changed_arch_list_between_a_manifest_and_a_report(tmp_path, capsys):
+    data = json.loads((EVIDENCE / "cuda130-runtime.json").read_text())
+    manifest = manifest_of(data)
+    manifest["torch"]["arch_list"] = manifest["torch"]["arch_list"][1:]
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    assert run("diff", str(tmp_path / "m.json"), str(EVIDENCE / "cuda130-runtime.json")) == 1
+    assert "facts: changed arch_list" in capsys.readouterr().out
+
+
+def test_diff_of_two_reports_without_facts_is_not_identical(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"schema": "ptkit.verify/1", "environment": {}}))
+    with pytest.raises(PtkitError, match="nothing diff can compare") as err:
+        run("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("manifest", [
+    {"python": []}, {"python": {"packages": {"demo": {}}}}, {"python": {"packages": {"demo": {"version": 1}}}},
+    {"python": {"packages": ["demo"]}}, {"fingerprint": "sha256:x"}, {"torch": "2.13.0"}, {"build": 5},
+])
+def test_diff_of_a_malformed_manifest_is_one_usage_error(tmp_path, manifests, manifest):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": snapshot.MANIFEST_SCHEMA, **manifest}))
+    with pytest.raises(PtkitError, match="malformed") as err:
+        run("diff", str(bad), str(manifests["a"]))
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("ref", ["docs/evidence/matrix/cpu-runtime.jsn", "docs/evidnce/cpu.json", "Bad::Ref",
+                                 "./nope", "reports/"])
+def test_a_mistyped_path_is_no_such_file_not_an_image(manifests, monkeypatch, ref):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(commands, "_client", lambda: pytest.fail("asked Docker about a path"))
+    with pytest.raises(PtkitError, match=r"no such file|is a folder") as err:
+        run("diff", str(manifests["a"]), ref)
+    assert err.value.exit_code == 2

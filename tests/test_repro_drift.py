@@ -9,6 +9,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,3 +175,21 @@ def test_broken_manifest_warns_or_fails(tmp_path: Path, monkeypatch: pytest.Monk
         report = Report()
         check_drift(report, strict)
         assert report.checks[0].status == expected and "unreadable" in report.checks[0].detail
+
+
+@pytest.mark.parametrize("manifest", [
+    {"python": []}, {"python": {"packages": {"demo": {}}}}, {"python": {"packages": {"demo": {"version": 1}}}},
+    {"python": {"packages": {"demo": "1.0"}}}, {"python": {"packages": {}}, "fingerprint": "sha256:x"},
+    {"python": {"packages": {}}, "build": ["x"]}, {"python": {"packages": {}, "venv": 3}}, [],
+])
+def test_a_malformed_manifest_is_judged_like_a_truncated_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              manifest: Any) -> None:
+    """A manifest of the wrong shape is a WARN (FAIL with --strict) naming it, as a truncated one is: not a crash."""
+    from ptkit.verify.drift import check_drift
+
+    (tmp_path / "m.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("PTKIT_MANIFEST", str(tmp_path / "m.json"))
+    for strict, expected in ((False, WARN), (True, FAIL)):
+        report = Report()
+        check_drift(report, strict)
+        assert [c.status for c in report.checks] == [expected] and str(tmp_path / "m.json") in report.checks[0].detail

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import PtkitError
+from ..errors import PtkitError, UsageError
 from . import images
 
 
@@ -46,6 +46,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from . import diff, snapshot
 
     a, b = snapshot.load(args.a, _client), snapshot.load(args.b, _client)
+    if not diff.compared(a, b):  # two reports without facts, say: "identical" would claim what nobody checked
+        raise UsageError(f"{a.label} and {b.label} have nothing diff can compare (no packages, facts or fingerprint "
+                         "on both sides)")
     changes, unknown = diff.diff(a, b)
     print("\n".join(diff.render(a, b, changes, unknown)))
     return 1 if changes else 0

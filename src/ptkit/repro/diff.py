@@ -55,8 +55,20 @@ def diff(a: Snapshot, b: Snapshot) -> tuple[list[Change], list[str]]:
     return changes, unknown
 
 
+def compared(a: Snapshot, b: Snapshot) -> list[str]:
+    """What the two sides let diff compare: package sections both list, facts either knows, both fingerprints."""
+    what = [f"{section} packages" for section in ("python", "debian")
+            if getattr(a, section) is not None and getattr(b, section) is not None]
+    what += [key for key in FACTS if a.facts.get(key) is not None or b.facts.get(key) is not None]
+    return what + (["fingerprint"] if a.fingerprint and b.fingerprint else [])
+
+
 def render(a: Snapshot, b: Snapshot, changes: list[Change], unknown: list[str]) -> list[str]:
+    """The diff's lines; "identical" only when everything was compared, else what the sameness covers."""
     lines = [f"--- {a.label}", f"+++ {b.label}", *map(str, changes)]
     lines += [f"not compared: {what}" for what in unknown]
-    lines.append(f"{len(changes)} difference(s)" if changes else "identical")
+    if changes:
+        lines.append(f"{len(changes)} difference(s)")
+    else:
+        lines.append(f"identical in what was compared: {', '.join(compared(a, b))}" if unknown else "identical")
     return lines

@@ -53,8 +53,16 @@ def load_manifest(path: str) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as exc:
         raise ValueError(f"manifest {path} is unreadable: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("python", {}).get("packages"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("python"), dict) or \
+            not isinstance(data["python"].get("packages"), dict):
         raise ValueError(f"manifest {path} has no python.packages table")
+    # A malformed manifest is judged as a truncated one is (WARN, FAIL with --strict), never a crash of the check.
+    packages = data["python"]["packages"].values()
+    if not all(isinstance(p, dict) and isinstance(p.get("version"), str) for p in packages):
+        raise ValueError(f"manifest {path} is malformed: a python package without a version")
+    if not all(isinstance(data.get(key, {}), dict) for key in ("fingerprint", "build")) or \
+            not isinstance(data["python"].get("venv", ""), str):
+        raise ValueError(f"manifest {path} is malformed: fingerprint, build or python.venv of the wrong type")
     return data
 
 
