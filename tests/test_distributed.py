@@ -170,10 +170,64 @@ def test_outside_torchrun_is_a_usage_error_in_one_line(tmp_path):
     assert proc.stderr.count("\n") == 1 and "not launched by torchrun (missing RANK" in proc.stderr
 
 
-def test_bad_sizes_are_a_usage_error():
-    proc = subprocess.run([sys.executable, *ENTRY, "--bandwidth-sizes", "1Q"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
-    assert proc.returncode == 2 and "expected sizes like 1K,64K,1M,16M" in proc.stderr
+@pytest.mark.parametrize(("args", "says"), [
+    (["--bandwidth-sizes", "1Q"], "argument --bandwidth-sizes: expected sizes of at least 1 byte like 1K,64K,1M,16M, "
+                                  "got '1Q'"),
+    (["--bandwidth-sizes", "0"], "got '0'"),
+    (["--bandwidth-sizes", "4K,-1K"], "got '4K,-1K'"),
+    (["--bandwidth-sizes", ""], "got ''"),
+    (["--collective-timeout", "nan"],
+     "argument --collective-timeout: expected a positive number of seconds, got 'nan'"),
+    (["--collective-timeout", "inf"], "got 'inf'"),
+    (["--collective-timeout", "0"], "got '0'"),
+    (["--collective-timeout", "-5"], "got '-5'"),
+    (["--bandwidth-iters", "0"], "argument --bandwidth-iters: expected a whole number of at least 1, got '0'"),
+    (["--bandwidth-iters", "-3"], "got '-3'"),
+    (["--bandwidth-iters", "2.5"], "got '2.5'"),
+])
+def test_bad_values_are_a_usage_error_before_any_rank_starts(args, says):
+    """Issue 19.8: nan, 0 and friends were accepted, then failed mid-run as a Python error."""
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(free_port())}  # launched as by torchrun: only the value can be wrong
+    proc = subprocess.run([sys.executable, *ENTRY, *args], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert says in proc.stderr.splitlines()[-1]
+
+
+def test_an_error_in_ptkits_own_code_is_not_called_a_lost_peer():
+    """The StatisticsError --bandwidth-iters 0 used to raise was reported as "peer lost" for a healthy rank."""
+    import argparse
+    import statistics
+
+    from ptkit.verify.distributed import Run
+
+    env = {"rank": 0, "world_size": 2, "local_rank": 0, "master_addr": "127.0.0.1", "master_port": 1, "restart": "0"}
+    run = Run(argparse.Namespace(collective_timeout=5.0), env)
+    run.step("allreduce_bandwidth", lambda: statistics.median([]))
+    run.step("barrier", lambda: ("pass", "never run"))
+    detail = {c.name: (c.status, c.detail) for c in run.report.checks}
+    assert detail["allreduce_bandwidth"] == ("fail", "StatisticsError: no median for empty data (an error in "
+                                                      "ptkit's check on rank 0, not a lost peer)")
+    assert detail["barrier"] == ("skip", "not run: an error on rank 0")
+    other = run.gather_ranks()[1]
+    assert other["failed"] == ["unknown: not gathered after an error on rank 0"]
+
+
+def test_a_failed_collective_still_names_the_peers():
+    import argparse
+
+    from ptkit.verify.distributed import Run
+
+    env = {"rank": 0, "world_size": 2, "local_rank": 0, "master_addr": "127.0.0.1", "master_port": 1, "restart": "0"}
+    run = Run(argparse.Namespace(collective_timeout=5.0), env)
+
+    def broken() -> tuple[str, str]:
+        raise RuntimeError("Connection closed by peer [127.0.0.1]:29500")
+
+    run.step("barrier", broken)
+    assert run.report.checks[0].detail.startswith("every peer still answers (collective timeout 5s): RuntimeError")
+    assert run.gather_ranks()[1]["failed"] == ["unknown: peer lost"]
 
 
 @pytest.mark.parametrize("name", ["distributed.py", "collectives.py"])

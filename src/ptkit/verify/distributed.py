@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from . import imports
+from .cli import positive_int, positive_seconds
 from .collectives import CHECKS, Ctx, Heartbeat, measure_allreduce
 from .results import FAIL, PASS, SKIP, Report, describe, table, write_json_atomic
 
@@ -30,6 +31,8 @@ ENTRY = ["-m", "ptkit", "verify", "--distributed"]
 REPORT_PREFIX = "ptkit-distributed-report: "
 COMBINED = "combined.json"
 LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+# What a failed collective raises: torch's DistError family are RuntimeErrors; a store or socket gives OSError.
+COLLECTIVE_ERRORS = (RuntimeError, OSError)
 DEFAULT_SIZES = {"gloo": [1 << 10, 1 << 16, 1 << 20, 1 << 24], "nccl": [1 << 20, 1 << 24, 1 << 28, 1 << 30]}
 
 
@@ -48,20 +51,24 @@ def say(line: str, stream: Any = None) -> None:
 def _sizes(text: str) -> list[int]:
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     try:
-        return [int(s[:-1]) * units[s[-1].upper()] if s[-1].upper() in units else int(s) for s in text.split(",")]
+        sizes = [int(s[:-1]) * units[s[-1].upper()] if s[-1].upper() in units else int(s) for s in text.split(",")]
     except (ValueError, IndexError):
-        raise argparse.ArgumentTypeError("expected sizes like 1K,64K,1M,16M") from None
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected sizes of at least 1 byte like 1K,64K,1M,16M, got {text!r}")
+    return sizes
 
 
 def add_distributed_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distributed", action="store_true", help="multi-process checks; run under torchrun")
     parser.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto",
                         help="auto: nccl when a GPU is usable, else gloo")
-    parser.add_argument("--collective-timeout", type=float, default=60.0, metavar="S",
+    parser.add_argument("--collective-timeout", type=positive_seconds, default=60.0, metavar="S",
                         help="a collective not done in S seconds (dead or hung peer) is a FAIL (default 60)")
     parser.add_argument("--bandwidth-sizes", type=_sizes, metavar="1K,1M,...",
                         help="all-reduce message sizes (default gloo 1K-16M, nccl 1M-1G)")
-    parser.add_argument("--bandwidth-iters", type=int, default=10, metavar="N", help="timed all-reduces per size")
+    parser.add_argument("--bandwidth-iters", type=positive_int, default=10, metavar="N",
+                        help="timed all-reduces per size")
     parser.add_argument("--report-dir", metavar="DIR",
                         help="each rank writes DIR/rank-N.json, rank 0 DIR/combined.json")
 
@@ -100,6 +107,7 @@ class Run:
         self.report = Report(environment=imports.environment())
         self.peers: list[dict[str, Any]] = [_me(env)]
         self.broken: str | None = None
+        self.peer_trouble = False  # a collective failed (a peer may be lost), not ptkit's own code
         self.heartbeat: Heartbeat | None = None
         self.ctx: Ctx | None = None
         self.bandwidth: list[dict[str, Any]] = []
@@ -113,9 +121,13 @@ class Run:
         with self.report.timed(name) as result:
             try:
                 result(*fn())
-            except Exception as exc:  # noqa: BLE001 - a broken collective is this check's result
-                self.broken = "an earlier collective failed"
+            except COLLECTIVE_ERRORS as exc:  # what a broken process group raises (DistBackendError is one)
+                self.broken, self.peer_trouble = "an earlier collective failed", True
                 result(FAIL, self.lost_message(exc))
+            except Exception as exc:  # noqa: BLE001 - ptkit's own error: said as such, never as a lost peer
+                self.broken = f"an error on rank {self.env['rank']}"
+                result(FAIL, f"{describe(exc)} (an error in ptkit's check on rank {self.env['rank']}, "
+                             "not a lost peer)")
 
     def lost_message(self, exc: BaseException) -> str:
         timeout = self.args.collective_timeout
@@ -172,10 +184,11 @@ class Run:
         """Every rank's summary (rank 0 uses them); a lost rank is reported as such, not waited for."""
         mine = self.summary()
         if self.broken:
+            unknown = "unknown: peer lost" if self.peer_trouble else f"unknown: not gathered after {self.broken}"
             known = {p["rank"]: p for p in self.peers}
             return [mine if r == mine["rank"] else
                     {"rank": r, "local_rank": known.get(r, {}).get("local_rank", -1),
-                     "host": known.get(r, {}).get("host", "?"), "ok": False, "failed": ["unknown: peer lost"]}
+                     "host": known.get(r, {}).get("host", "?"), "ok": False, "failed": [unknown]}
                     for r in range(self.env["world_size"])]
         out: list[Any] = [None] * self.env["world_size"]
         self.step("gather_results", lambda: self._gather(mine, out))
