@@ -22,10 +22,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ptkit import build, docker_api, matrix, render  # noqa: E402
+from ptkit import build, docker_api, matrix, provenance, render  # noqa: E402
 from ptkit.cli import OneLineParser  # noqa: E402
 from ptkit.inputs import BuildInputs  # noqa: E402
-from ptkit.repro import fingerprint, provenance  # noqa: E402
+from ptkit.repro import fingerprint  # noqa: E402
 
 
 def build_twice(api: Any, args: argparse.Namespace) -> tuple[str, str]:

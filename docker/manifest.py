@@ -5,7 +5,7 @@ Run at the end of an image build, in the image's own filesystem (standard librar
   python3 /build/manifest.py --venv /opt/venv --provenance /build/provenance.json \
       --lock /build/requirements.lock --ptkit /opt/ptkit --out /etc/ptkit/manifest.json
 
-provenance.json is written by the host (ptkit.repro.provenance): variant, source, flavor, the matrix
+provenance.json is written by the host (ptkit.provenance): variant, source, flavor, the matrix
 entry, ptkit's revision and version, the creation time, the base image's reference and id, the lock's name.
 The lock may be empty (a build without one). The distributions and the fingerprint come from ptkit's
 own in-image modules (ptkit.verify.inventory, ptkit.verify.fingerprint), so the drift check and

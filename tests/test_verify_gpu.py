@@ -103,7 +103,7 @@ def test_gpu_text_report_names_the_device(torch, fake_gpus):
     ("NVIDIA L4", 30.3), ("NVIDIA L40", 90.5), ("NVIDIA L40S", 91.6),
     ("NVIDIA A10", 31.2), ("NVIDIA A10G", None), ("NVIDIA A100-SXM4-80GB", 19.5),
     ("NVIDIA GeForce RTX 3090", 35.6), ("NVIDIA GeForce RTX 3090 Ti", 40.0),
-    ("NVIDIA H100 80GB HBM3", 67.0), ("NVIDIA H100 PCIe", 51.0), ("NVIDIA H100 NVL", None), ("NVIDIA H200", 67.0),
+    ("NVIDIA H100 80GB HBM3", 67.0), ("NVIDIA H100 PCIe", 51.0), ("NVIDIA H100 NVL", 60.0), ("NVIDIA H200", 67.0),
     ("  nvidia   h100 pcie ", 51.0), ("NVIDIA GeForce GTX 1080", None),
 ])
 def test_gpu_peaks_match_the_exact_model(name, fp32):

@@ -140,7 +140,7 @@ def _consume(stream: Iterable[dict[str, Any]], progress: Progress) -> str:
 
 def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, matrix_text: bytes) -> str:
     """One flavor of a variant's image from docker/Dockerfile."""
-    from .repro.provenance import provenance_json
+    from .provenance import provenance_json
 
     base = docker_api.ensure_image(api, plan.base_image, "make a local base with `ptkit base` and pass "
                                    "--base-image with the tag it prints")

@@ -11,12 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import PtkitError
+from .errors import PtkitError, UsageError
 from .verify import cli as verify_cli
-
-
-class UsageError(PtkitError):
-    exit_code = 2
 
 
 def _inputs(args: argparse.Namespace) -> Any:

@@ -7,6 +7,12 @@ class PtkitError(Exception):
     exit_code = 1
 
 
+class UsageError(PtkitError):
+    """A command line that cannot work; exit 2 like argparse's own errors."""
+
+    exit_code = 2
+
+
 class Interrupted(PtkitError):
     """Ctrl-C, after the command has cleaned up after itself; 130 as shells report SIGINT."""
 

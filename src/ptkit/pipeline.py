@@ -55,7 +55,7 @@ def git_revision(directory: Path) -> str:
 def provenance(matrix: Matrix) -> render.Provenance:
     """Revision of the checkout the matrix lives in (ptkit's own, or a team's) and its commit time, so that two
     builds of one commit label and byte-compile alike; an uncommitted tree gets the build time."""
-    from .repro.provenance import commit_time
+    from .provenance import commit_time
 
     where = matrix.path.resolve().parent
     revision = git_revision(where)

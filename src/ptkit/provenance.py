@@ -11,8 +11,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from .. import __version__
-from ..render import BuildPlan
+from . import __version__
+from .render import BuildPlan
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 CREATED_LABEL = "org.opencontainers.image.created"
@@ -26,10 +26,6 @@ def commit_time(directory: Path) -> dt.datetime | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return dt.datetime.fromtimestamp(int(out), dt.timezone.utc) if out.isdigit() else None
-
-
-def source_date_epoch(created: dt.datetime) -> str:
-    return str(int(created.timestamp()))
 
 
 def provenance_json(plan: BuildPlan, base_image_id: str | None, lock: Path | None) -> bytes:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import PtkitError
+from .errors import PtkitError, UsageError
 
 if TYPE_CHECKING:
     from .compat.gpus import Gpu
@@ -115,7 +115,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     from .verify.results import table
 
     if args.ratio is not None and not 0 < args.ratio <= 1:
-        raise model.UsageError(f"--ratio {args.ratio} must be in (0, 1]")
+        raise UsageError(f"--ratio {args.ratio} must be in (0, 1]")
     nodes = fleet.fleet(model.load_all(args.reports), args.ratio or fleet.DEFAULT_RATIO)
     if args.json:
         print(json.dumps([vars(n) for n in nodes], indent=2))

@@ -1,30 +1,16 @@
-"""GPUs: model name -> compute capability, and what the host's nvidia-smi says.
-
-Capabilities from NVIDIA's "CUDA GPU Compute Capability" page (https://developer.nvidia.com/cuda-gpus),
-which the CUDA Programming Guide (appendix "Compute Capabilities") names as the mapping of record.
-"""
+"""GPUs: model name -> compute capability (the catalog, gpus.toml), and what the host's nvidia-smi says."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import subprocess
 from dataclasses import dataclass
 
-from ..matrix_report.model import UsageError
+from ..errors import UsageError
+from ..verify.catalog import GPUS
+from ..verify.facts import gpu_key, normalize_gpu_name
 
-# Matching takes the first key contained in the (upper-cased) name: more specific names first.
-GPU_CAPABILITY: dict[str, str] = {
-    "GB200": "10.0", "B200": "10.0", "B100": "10.0", "GB300": "10.3", "B300": "10.3",
-    "H100": "9.0", "H200": "9.0", "H800": "9.0", "GH200": "9.0",
-    "L40S": "8.9", "L40": "8.9", "L4": "8.9", "RTX 6000 ADA": "8.9", "RTX 4090": "8.9", "RTX 4080": "8.9",
-    "A100": "8.0", "A800": "8.0", "A30": "8.0",
-    "A10G": "8.6", "A10": "8.6", "A40": "8.6", "A16": "8.6", "A2": "8.6", "RTX A6000": "8.6",
-    "RTX 3090": "8.6", "RTX 3080": "8.6",
-    "RTX PRO 6000": "12.0", "RTX 5090": "12.0", "RTX 5080": "12.0",
-    "T4": "7.5", "RTX 2080": "7.5", "QUADRO RTX": "7.5",
-    "V100": "7.0", "TITAN V": "7.0",
-    "P100": "6.0", "P40": "6.1", "P4": "6.1",
-}
 CAPABILITY = re.compile(r"^(?:sm_|compute_)?(\d{1,2})\.?(\d)$")
 DRIVER = re.compile(r"^\d+(\.\d+){0,3}$")
 
@@ -37,12 +23,17 @@ class Gpu:
 
 
 def capability_of(name: str) -> str:
-    """'NVIDIA A100-SXM4-80GB' -> '8.0'; a usage error names the known models otherwise."""
-    upper = name.upper()
-    for key, capability in GPU_CAPABILITY.items():
-        if key in upper:
-            return capability
-    raise UsageError(f"unknown GPU model {name!r}: give --capability X.Y (known: {', '.join(GPU_CAPABILITY)})")
+    """'NVIDIA A100-SXM4-80GB' (as nvidia-smi prints it), 'a100-sxm4-80gb' or 'A100 SXM4 80GB' -> '8.0'.
+    Whole names only: a usage error names the closest catalog names otherwise."""
+    key = gpu_key(name)
+    if key is None:
+        known = {normalize_gpu_name(n): n for k, g in GPUS.items() for n in (k, *g["names"])}
+        wanted = normalize_gpu_name(name)
+        longer = [n for n in known if wanted and n.startswith(wanted)]  # a hint only, never a match
+        close = list(dict.fromkeys(longer + difflib.get_close_matches(wanted, list(known), n=4, cutoff=0.5)))[:4]
+        hint = f" (closest: {', '.join(repr(known[c]) for c in close)})" if close else ""
+        raise UsageError(f"unknown GPU model {name!r}{hint}: give --capability X.Y, or the name nvidia-smi prints")
+    return str(GPUS[key]["capability"])
 
 
 def parse_capability(value: str) -> str:

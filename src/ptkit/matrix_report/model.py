@@ -20,12 +20,6 @@ class ReportError(PtkitError):
     """A report file that cannot be read or is not a ptkit report."""
 
 
-class UsageError(PtkitError):
-    """A command line that cannot work; exit 2 like argparse's own errors."""
-
-    exit_code = 2
-
-
 @dataclass(frozen=True)
 class Loaded:
     path: Path

@@ -1,10 +1,13 @@
 """Static facts the verifier judges against: CUDA driver minimums, datasheet peaks, noise limits.
 
 Kept as plain dicts in this self-contained package (no data files) so that the verifier can be
-copied into any image as-is. Each table cites its sources next to its rows.
+copied into any image as-is. Each table cites its sources next to its rows; the GPU models and their
+datasheet peaks are the catalog (gpus.toml, with a source for every figure), copied into catalog.py.
 """
 
 from __future__ import annotations
+
+from .catalog import GPUS
 
 SCHEMA = "ptkit.verify/1"
 
@@ -23,50 +26,6 @@ MIN_DRIVER: dict[str, str] = {
 
 # Floor under which even CUDA minor-version compatibility cannot run a given major release.
 MINOR_COMPAT_FLOOR: dict[str, str] = {"11": "450.80.02", "12": "525.60.13", "13": "580"}
-
-_SXM_H = {"fp32": 67.0, "tf32": 494.7, "fp16": 989.4, "bf16": 989.4}
-_A100 = {"fp32": 19.5, "tf32": 156.0, "fp16": 312.0, "bf16": 312.0}
-_V100_SXM2 = {"fp32": 15.7, "fp16": 125.0}
-_V100_PCIE = {"fp32": 14.0, "fp16": 112.0}
-
-# Dense peak TFLOP/s (no sparsity) per dtype, keyed by the EXACT name torch.cuda.get_device_name()
-# reports (compared after normalize_gpu_name). No substring matching: "NVIDIA L40" is not an
-# "NVIDIA L4", and an unlisted model gets no datasheet figure (the physical ceiling still guards).
-GPU_PEAKS: dict[str, dict[str, float]] = {
-    # NVIDIA H100 Tensor Core GPU datasheet (SXM5 and PCIe columns).
-    "NVIDIA H100 80GB HBM3": _SXM_H,
-    "NVIDIA H100 PCIe": {"fp32": 51.0, "tf32": 378.0, "fp16": 756.0, "bf16": 756.0},
-    # NVIDIA H200 Tensor Core GPU datasheet (SXM column; FP16/BF16 1979 with sparsity).
-    "NVIDIA H200": {"fp32": 67.0, "tf32": 494.7, "fp16": 989.0, "bf16": 989.0},
-    # NVIDIA DGX B200 / HGX B200 datasheet, per GPU (TF32 approximate).
-    "NVIDIA B200": {"fp32": 75.0, "tf32": 1100.0, "fp16": 2250.0, "bf16": 2250.0},
-    # NVIDIA A100 Tensor Core GPU datasheet (same dense figures for the 40/80 GB, SXM and PCIe).
-    "NVIDIA A100-SXM4-80GB": _A100,
-    "NVIDIA A100-SXM4-40GB": _A100,
-    "NVIDIA A100-PCIE-40GB": _A100,
-    "NVIDIA A100 80GB PCIe": _A100,
-    # NVIDIA L40S datasheet (TF32 366 and FP16/BF16 733 with sparsity).
-    "NVIDIA L40S": {"fp32": 91.6, "tf32": 183.0, "fp16": 362.0, "bf16": 362.0},
-    # NVIDIA L40 datasheet: FP32 90.5, TF32 90.5 (181 sparse), FP16/BF16 181.05 (362.1 sparse).
-    "NVIDIA L40": {"fp32": 90.5, "tf32": 90.5, "fp16": 181.05, "bf16": 181.05},
-    # NVIDIA L4 Tensor Core GPU datasheet (TF32 120, FP16/BF16 242 with sparsity).
-    "NVIDIA L4": {"fp32": 30.3, "tf32": 60.0, "fp16": 121.0, "bf16": 121.0},
-    # NVIDIA A10 Tensor Core GPU datasheet (TF32 125, FP16/BF16 250 with sparsity).
-    # The A10G (AWS) has no public NVIDIA datasheet: deliberately not listed.
-    "NVIDIA A10": {"fp32": 31.2, "tf32": 62.5, "fp16": 125.0, "bf16": 125.0},
-    # Ada (AD102) and Ampere (GA102) architecture whitepapers: FP16 tensor with FP32 accumulate, dense.
-    "NVIDIA GeForce RTX 4090": {"fp32": 82.6, "tf32": 82.6, "fp16": 165.2, "bf16": 165.2},
-    "NVIDIA GeForce RTX 3090": {"fp32": 35.6, "tf32": 35.6, "fp16": 71.0, "bf16": 71.0},
-    # NVIDIA's RTX 3090 Ti specifications: 40 shader TFLOPS; no tensor figure published there.
-    "NVIDIA GeForce RTX 3090 Ti": {"fp32": 40.0},
-    # NVIDIA V100 datasheet (SXM2: 15.7 / 125 tensor; PCIe: 14 / 112 tensor).
-    "Tesla V100-SXM2-16GB": _V100_SXM2,
-    "Tesla V100-SXM2-32GB": _V100_SXM2,
-    "Tesla V100-PCIE-16GB": _V100_PCIE,
-    "Tesla V100-PCIE-32GB": _V100_PCIE,
-    # NVIDIA T4 datasheet (FP16/FP32 mixed precision 65).
-    "Tesla T4": {"fp32": 8.1, "fp16": 65.0},
-}
 
 # A result this far above the datasheet peak can only come from a broken timer.
 BROKEN_FACTOR = 1.05
@@ -95,15 +54,26 @@ def cuda_key(cuda_version: str) -> str:
 
 
 def normalize_gpu_name(name: str) -> str:
-    return " ".join(name.split()).casefold()
+    """'  NVIDIA  GeForce RTX 4090 ' -> 'geforce rtx 4090': older drivers print names without "NVIDIA "."""
+    folded = " ".join(name.split()).casefold()
+    return folded[len("nvidia "):] if folded.startswith("nvidia ") else folded
 
 
-_PEAKS_BY_NAME = {normalize_gpu_name(name): peaks for name, peaks in GPU_PEAKS.items()}
+# The catalog's models by every name that says which model it is: the names nvidia-smi and torch print, the
+# catalog key and the model name. Whole names only: "NVIDIA L40" is not an "NVIDIA L4".
+_BY_NAME = {normalize_gpu_name(name): key for key, gpu in GPUS.items()
+            for name in (key, gpu["model"], *gpu["names"])}
+
+
+def gpu_key(name: str) -> str | None:
+    """The catalog key of the model `name` names, or None for a model the catalog does not list."""
+    return _BY_NAME.get(normalize_gpu_name(name))
 
 
 def gpu_peaks(device_name: str) -> dict[str, float] | None:
-    """The datasheet row of exactly this model, or None for a model the table does not list."""
-    return _PEAKS_BY_NAME.get(normalize_gpu_name(device_name))
+    """The datasheet's dense peaks of exactly this model, or None when it has none (or is unknown)."""
+    key = gpu_key(device_name)
+    return dict(GPUS[key]["peaks"]) if key and GPUS[key].get("peaks") else None
 
 
 def cpu_ceiling_tflops(cores: int, dtype: str) -> float:
