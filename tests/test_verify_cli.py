@@ -183,3 +183,28 @@ def test_report_to_a_device_node_leaves_it_a_device(torch, tmp_path):
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert stat.S_ISCHR(node.lstat().st_mode) and node.lstat().st_rdev == os.makedev(1, 3)
     assert [p.name for p in tmp_path.iterdir()] == ["devnull"]
+
+
+def test_json_stdout_stays_the_document_when_a_package_prints_at_exit(torch, tmp_path):
+    """Issue 19.7: an atexit print (Python's and a raw write to fd 1) after the document broke json.loads."""
+    body = ('import atexit, os\n'
+            'atexit.register(lambda: os.write(1, b"byebye: raw write at exit }\\n"))\n'
+            'atexit.register(lambda: print("byebye: print at exit {"))\n')
+    make_package(tmp_path, "byebye", body, version="1.0")
+    proc = run_ptkit("verify", "--quick", "--json", "--require", "byebye",
+                     env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{SRC}"})
+    assert proc.returncode == 0, proc.stderr
+    assert checks_of(json.loads(proc.stdout))["import:byebye"]["status"] == "pass"  # a plain json.loads
+    assert "byebye: print at exit {" in proc.stderr and "byebye: raw write at exit }" in proc.stderr
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_a_closed_stdout_is_one_line_and_the_report_file_is_still_written(torch, tmp_path, json_flag):
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen([sys.executable, "-m", "ptkit", "verify", "--quick", *json_flag, "--report", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc.stdout.close()  # the reader is gone before anything is printed (as `| head -c 0`)
+    err = proc.stderr.read()
+    assert proc.wait(300) == 1 and "Traceback" not in err and "Exception ignored" not in err
+    assert err.splitlines()[-1] == "ptkit verify: could not print the results: Broken pipe"
+    assert json.loads(report.read_text())["ok"] is True

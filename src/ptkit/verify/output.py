@@ -3,7 +3,9 @@
 Under --json, anything an imported package prints while the checks run (Python print, or a C library
 writing to file descriptor 1) would corrupt the document the host parses with a plain json.loads. So
 fd 1 is duplicated to a private descriptor, fd 1 (and with it sys.stdout) points at stderr while the
-checks run, and the JSON is written to the private descriptor at the end.
+checks run, and the JSON is written to the private descriptor at the end. fd 1 is not given back:
+a package that prints at exit (an atexit handler, a C library's buffer flushed by exit()) would
+append to the document, so for the rest of the process fd 1 stays on stderr (issue 19.7).
 """
 
 from __future__ import annotations
@@ -53,19 +55,31 @@ def stdout_reserved(reserve: bool) -> Iterator[TextIO]:
     finally:
         sys.stdout.flush()
         _flush_c_stdio()
-        stream.flush()
-        os.dup2(private, 1)
-        stream.close()
+        with suppress(OSError):  # a closed stdout: emit has said so
+            stream.close()  # the document is complete; fd 1 stays on stderr until the process ends
+
+
+def silence(stream: TextIO) -> None:
+    """After a broken pipe, point the stream's descriptor at the null device, as the Python docs advise
+    (https://docs.python.org/3/library/signal.html#note-on-sigpipe): the flush at exit finds nothing to write."""
+    with suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stream.fileno())
+        os.close(null)
 
 
 def emit(data: dict[str, Any], text: str, args: argparse.Namespace, stream: TextIO) -> str | None:
-    """Print the results, then write --report; return why the report could not be written, if so."""
-    stream.write((json.dumps(data, indent=2) if args.json else text) + "\n")
-    stream.flush()
-    if not args.report:
-        return None
+    """Print the results, then write --report; return what went wrong with either, if anything."""
+    problems = []
     try:
-        write_json_atomic(data, args.report)
-    except OSError as exc:
-        return f"could not write the report to {args.report}: {exc.strerror or exc}"
-    return None
+        stream.write((json.dumps(data, indent=2) if args.json else text) + "\n")
+        stream.flush()
+    except OSError as exc:  # stdout closed or its reader gone (| head -0): the --report file is still written
+        silence(stream)
+        problems.append(f"could not print the results: {exc.strerror or exc}")
+    if args.report:
+        try:
+            write_json_atomic(data, args.report)
+        except OSError as exc:
+            problems.append(f"could not write the report to {args.report}: {exc.strerror or exc}")
+    return "; ".join(problems) or None
