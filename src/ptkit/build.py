@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import docker_api
+from . import docker_api, toolchain
 from .docker_api import split_ref
 from .errors import Interrupted, PtkitError
 from .inputs import INSTALLERS, UV_VERSION, BuildInputs
@@ -151,8 +151,10 @@ def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, matrix_text: b
         **{name: (DOCKER_DIR / name).read_bytes() for name in IN_BUILD_SCRIPTS},
         "requirements.lock": check_lock(inputs.lock, plan.expected) if inputs.lock else b"",
     }
+    compiler, files["compiler.lock"] = toolchain.build_files(plan.variant, plan.flavor, inputs.lock)
     return run_build(
-        api, dockerfile=DOCKER_DIR / "Dockerfile", files=files, buildargs=plan.build_args(), tags=plan.tags,
+        api, dockerfile=DOCKER_DIR / "Dockerfile", files=files, buildargs={**plan.build_args(), "COMPILER": compiler},
+        tags=plan.tags,
         title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs,
         target=plan.flavor, matrix_text=matrix_text,
     )

@@ -179,8 +179,10 @@ def _add_host_commands(sub: Any) -> None:
     lock.add_argument("--isolated", action="store_true",
                       help="ignore this host's pip configuration (local wheel folders, constraint files)")
     lock.add_argument("--ca-bundle", type=Path, metavar="FILE", help="CA bundle for pip (with --isolated)")
+    lock.add_argument("--compiler", action="store_true", help="lock the devel flavor's CUDA compiler (nvcc) instead: "
+                      "locks/VARIANT-nvcc.txt, at the cuda-toolkit release locks/VARIANT.txt pins (CUDA 13 rows)")
     _add_matrix(lock)
-    lock.set_defaults(func=commands.cmd_lock)
+    lock.set_defaults(func=_cmd_lock)
 
     base = _parser(sub, "base", "make a Debian base image from the apt mirror (no registry needed)")
     base.add_argument("--tag", default=LOCAL_BASE, help="the image's tag")
@@ -206,6 +208,13 @@ _TERMINATED: list[bool] = []  # set by the handler: an Interrupted raised while 
 def _on_sigterm(signum: int, frame: object) -> None:
     _TERMINATED.append(True)
     raise _Terminated
+
+
+def _cmd_lock(args: argparse.Namespace) -> int:
+    """--compiler locks the devel flavor's nvcc (ptkit.toolchain); without it, the row's packages."""
+    from . import toolchain
+
+    return toolchain.cmd_lock_compiler(args) if args.compiler else commands.cmd_lock(args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bench, compile_check, drift, fatbin_check, gpu, imports, numerics, runtime, smoke
+from . import bench, compile_check, drift, extension, fatbin_check, gpu, imports, numerics, runtime, smoke
 from .results import FAIL, PASS, SKIP, WARN, Report
 
 
@@ -78,6 +78,7 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
     ("threads", _threads),
     ("smoke", lambda run: smoke.check_smoke(run.report, run.torch, run.devices, run.args.quick)),
     ("compile", lambda run: compile_check.check_compile(run.report, run.torch, run.devices, run.args.quick)),
+    ("extension", lambda run: extension.check_extensions(run.report, run.torch, run.devices, run.args.quick)),
     ("tutorial", _tutorial),
     ("benchmark", _benchmark),
 ]

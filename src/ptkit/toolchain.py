@@ -1,0 +1,103 @@
+"""The CUDA compiler of a row's devel image: which package, at which version, pinned by which lock.
+
+NVIDIA publishes the real compiler as wheels for CUDA 13 only: the extras `nvcc` and `cccl` of its
+`cuda-toolkit` meta package install nvcc, crt, nvvm, the runtime headers and CCCL
+(https://pypi.org/project/cuda-toolkit/; cuda-toolkit[nvcc,cccl]==13.0.3.0 is nvcc 13.0.88, about 105 MB).
+torch's CUDA 13 wheels require `cuda-toolkit[...]==V` (Requires-Dist), so the row's lock, which pip resolved
+from that metadata, pins V; the compiler is cuda-toolkit[nvcc,cccl]==V: the same release as torch's runtime.
+CUDA 12: nvidia-cuda-nvcc-cu12 holds ptxas and the headers but no nvcc binary, and Debian bookworm (the base
+image) packages nvidia-cuda-toolkit 11.8 only, in non-free (trixie's 12.4 needs trixie's libc): no CUDA 12 row
+has a compiler, and cuda118's would be the only apt one (not wired: its nvcc 11.8 needs g++ <= 11, bookworm
+has 12). The verifier's compile:cuda-extension is a SKIP there, naming why.
+
+The compiler lock is the row lock's sibling, `locks/IMAGE-nvcc.txt`, written by `ptkit lock VARIANT --compiler`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import PtkitError
+from .locks import lock_pins, resolve
+from .matrix import Variant
+from .verify.extension import compiler_requirement
+
+TOOLKIT = "cuda-toolkit"
+LOCK_SUFFIX = "-nvcc"
+# The build arg COMPILER of docker/Dockerfile: the stage compiler-nvcc or compiler-none.
+WITH, WITHOUT = "nvcc", "none"
+
+
+def has_compiler(variant: Variant) -> bool:
+    """Whether the row's devel image gets nvcc: CUDA 13 and later (the releases with nvcc wheels)."""
+    return variant.is_cuda and int(variant.cuda.split(".")[0]) >= 13
+
+
+def why_none(variant: Variant) -> str:
+    """Why a row's devel image has no CUDA compiler, in a few words (the README and `ptkit select` say it)."""
+    if not variant.is_cuda:
+        return "CPU row"
+    if has_compiler(variant):
+        return ""
+    return f"CUDA {variant.cuda}: NVIDIA publishes no nvcc wheel before CUDA 13"
+
+
+def compiler_lock_path(row_lock: Path) -> Path:
+    """locks/cuda130.txt -> locks/cuda130-nvcc.txt."""
+    return row_lock.with_name(f"{row_lock.stem}{LOCK_SUFFIX}{row_lock.suffix}")
+
+
+def requirement_from_lock(row_lock_text: str, where: str) -> str:
+    """cuda-toolkit[nvcc,cccl]==V for the row lock that pins cuda-toolkit V (torch's Requires-Dist)."""
+    version = lock_pins(row_lock_text).get(TOOLKIT)
+    if not version:
+        raise PtkitError(f"{where} pins no {TOOLKIT}: torch's CUDA release has no nvcc wheels (CUDA 13 and later)")
+    return compiler_requirement([f"{TOOLKIT}=={version}"]) or ""
+
+
+def lock_compiler(variant: Variant, row_lock: Path, *, isolated: bool = False,
+                  ca_bundle: Path | None = None) -> str:
+    """The hash lock of the row's compiler, resolved on the row's index (no wheel downloaded)."""
+    if not has_compiler(variant):
+        raise PtkitError(f"variant {variant.name} has no CUDA compiler wheels ({why_none(variant)})")
+    try:
+        text = row_lock.read_text()
+    except OSError as exc:
+        raise PtkitError(f"{row_lock}: {exc.strerror} (lock the row first: `ptkit lock {variant.name}`)") from None
+    return resolve(variant, [requirement_from_lock(text, str(row_lock))], isolated=isolated, ca_bundle=ca_bundle)
+
+
+def build_files(variant: Variant, flavor: str, row_lock: Path | None) -> tuple[str, bytes]:
+    """(the build arg COMPILER, the context's compiler.lock) for one image. The compiler lock beside the row
+    lock is installed exactly, once it agrees with the row lock; without one (no row lock, or a wheelhouse's
+    requirements.lock) the stage installs the requirement derived from the venv's torch, said on stderr."""
+    if flavor != "devel" or not has_compiler(variant):
+        return WITHOUT, b""
+    path = compiler_lock_path(row_lock) if row_lock else None
+    if path is None or not path.is_file():
+        print(f"ptkit: no compiler lock{f' {path}' if path else ''}: nvcc is pinned by version, not by hash "
+              f"(`ptkit lock {variant.name} --compiler` writes one)", file=sys.stderr)
+        return WITH, b""
+    text, wanted = path.read_text(), lock_pins(row_lock.read_text()).get(TOOLKIT)
+    if lock_pins(text).get(TOOLKIT) != wanted:
+        raise PtkitError(f"{path} pins {TOOLKIT} {lock_pins(text).get(TOOLKIT) or '(nothing)'}, {row_lock} "
+                         f"pins {wanted or '(nothing)'}: regenerate it with `ptkit lock {variant.name} --compiler`")
+    return WITH, text.encode()
+
+
+def cmd_lock_compiler(args: argparse.Namespace) -> int:
+    """`ptkit lock VARIANT --compiler`: locks/IMAGE-nvcc.txt (or -o), from the row lock locks/IMAGE.txt."""
+    from .matrix import load
+
+    variant = load(args.matrix).get(args.variant, args.source)
+    row_lock = Path("locks") / f"{variant.image_name}.txt"
+    out = args.output or compiler_lock_path(row_lock)
+    text = lock_compiler(variant, row_lock, isolated=args.isolated, ca_bundle=args.ca_bundle)
+    try:
+        out.write_text(text)
+    except OSError as exc:
+        raise PtkitError(f"{out}: {exc.strerror}") from None
+    print(f"lock {out}: {len(lock_pins(text))} wheels pinned by hash")
+    return 0
