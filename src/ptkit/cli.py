@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import __version__, commands
+from . import __version__, commands, userfiles
 from .errors import PtkitError
 from .verify import cli as verify_cli
 from .verify import distributed
@@ -220,6 +220,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = build_parser(words[0] if words else None).parse_args(argv)
+    if sys.stdout is None:  # started with stdout closed
+        sys.stdout = userfiles.ClosedStdout()
     _TERMINATED.clear()
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None

@@ -131,11 +131,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     variant = matrix.load(args.matrix).get(args.variant, args.source)
     reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
     out = args.output or Path("locks") / f"{variant.image_name}.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(out.parent, os.W_OK):  # fail now, not after a resolve of a minute
-        raise PtkitError(f"{out.parent}: not writable")
-    text = locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle)
-    out.write_text(text)
+    text = locks.write_lock(out, lambda: locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle))
     print(f"lock {out}: {len(locks.lock_pins(text))} wheels pinned by hash")
     return 0
 

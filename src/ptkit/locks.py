@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from .errors import PtkitError
+from .errors import PtkitError, UsageError
 from .matrix import Variant
 
 # Every manylinux tag a bookworm (glibc 2.36) image can load: pip matches --platform tags exactly.
@@ -50,10 +53,9 @@ def locked_files(lock: Path) -> dict[str, str]:
 
 def check_lock(lock: Path, expected: dict[str, str]) -> bytes:
     """The lock's bytes, once its pins agree with the matrix's (a stale lock is refused, not built)."""
-    try:
-        text = lock.read_text()
-    except OSError as exc:
-        raise PtkitError(f"--lock {lock}: {exc.strerror}") from None
+    from .userfiles import read_text
+
+    text = read_text(lock, "--lock")
     pins = lock_pins(text)
     if not pins:
         raise PtkitError(f"--lock {lock}: no pinned requirements in it (make one with `ptkit lock`)")
@@ -62,6 +64,82 @@ def check_lock(lock: Path, expected: dict[str, str]) -> bytes:
             raise PtkitError(f"--lock {lock} pins {name} {pins.get(name) or '(nothing)'}, "
                              f"the matrix pins {version}: regenerate it with `ptkit lock`")
     return text.encode()
+
+
+# pip's words when it could not reach an index (urllib3 retries, DNS, TLS, a proxy); it then goes on to say
+# "No matching distribution found", which would blame the pins for what is the network's fault.
+UNREACHABLE = re.compile(r"NewConnectionError|Failed to establish a new connection|Max retries exceeded|"
+                         r"Name or service not known|Temporary failure in name resolution|ConnectTimeoutError|"
+                         r"ReadTimeoutError|ProxyError|SSLError|CERTIFICATE_VERIFY_FAILED|Could not fetch URL")
+STOP_SECONDS = 10  # how long pip may take to stop after SIGINT before it is killed
+
+
+def unreachable(stderr: str, index: str) -> str | None:
+    """One line when pip's stderr says the index did not answer, else None."""
+    lines = [ln.strip() for ln in stderr.splitlines() if UNREACHABLE.search(ln)]
+    if not lines:
+        return None
+    cause = UNREACHABLE.findall(lines[-1])[-1]
+    tls = " (a TLS-intercepting proxy? pass --ca-bundle FILE)" if "SSL" in cause or "CERTIFICATE" in cause else ""
+    return f"the package index {index} does not answer: {cause}{tls}; no distribution was looked at"
+
+
+def check_ca_bundle(path: Path | None) -> None:
+    """A --ca-bundle that is not there or not PEM is refused at once (pip would fail later, or not say why)."""
+    from .userfiles import read_text
+
+    if path is not None and "BEGIN CERTIFICATE" not in read_text(path, "--ca-bundle"):
+        raise PtkitError(f"--ca-bundle {path}: not a PEM certificate bundle")
+
+
+def write_lock(out: Path, make: Callable[[], str]) -> str:
+    """Write what `make()` returns (a resolve of a minute) to `out`, once `out` is known to be writable: a folder,
+    or a place where no file can be made, is refused before `make` runs; a folder made for it goes again when
+    `make` fails or is interrupted."""
+    from .userfiles import write_text
+
+    if out.is_dir():
+        raise UsageError(f"-o {out}: is a folder; give the lock file's path, e.g. {out}/VARIANT.txt")
+    made = next((p for p in reversed((out.parent, *out.parent.parents)) if not p.exists()), None)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out.parent).close()  # root passes os.access everywhere: try for real
+        text = make()
+        write_text(out, text, "-o")
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+    return text
+
+
+def run_pip(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run pip with its temporary files in a folder of ours, removed whatever happens: an interrupted resolve or
+    download (Ctrl-C, SIGTERM) leaves nothing in TMPDIR. On an interrupt pip gets SIGINT and time to stop
+    (subprocess.run would SIGKILL it after 0.25 s); its output goes to files, so it never blocks on a pipe."""
+    with tempfile.TemporaryDirectory(prefix="ptkit-pip-") as tmp:
+        Path(tmp, "tmp").mkdir()
+        with open(Path(tmp, "out"), "w+") as out, open(Path(tmp, "err"), "w+") as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True,
+                                    env={**(env if env is not None else os.environ), "TMPDIR": f"{tmp}/tmp"})
+            try:
+                proc.wait()
+            except BaseException:
+                _stop(proc)
+                raise
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # pip's own Ctrl-C handling removes what it made
+        try:
+            proc.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _pip_env(isolated: bool) -> dict[str, str]:
@@ -76,18 +154,25 @@ def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False
             ca_bundle: Path | None = None) -> str:
     """Resolve the requirements on the variant's index for the image's platform and lock the result.
 
-    pip's resolver reads each wheel's metadata (PEP 658) and the index's hashes, so no wheel is
-    downloaded. `isolated` ignores this host's pip configuration (local wheel folders, constraints).
+    pip's resolver reads each wheel's metadata from the index (PEP 658) where the index serves it; where it
+    does not, pip downloads the whole wheel to read it (into run_pip's folder, removed afterwards).
+    `isolated` ignores this host's pip configuration (local wheel folders, constraints).
     """
+    from .pipeline import index_answers
+
+    check_ca_bundle(ca_bundle)
+    if not variant.index_url.startswith("file://") and (why := index_answers(variant.index_url, ca_bundle)):
+        raise PtkitError(f"the package index {variant.index_url} does not answer ({why}); nothing was resolved")
     with tempfile.TemporaryDirectory(prefix="ptkit-lock-") as tmp:
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                "--disable-pip-version-check", "--report", f"{tmp}/report.json", "--target", f"{tmp}/target",
                "--index-url", variant.index_url, *target_args(variant),
                *(["--cert", str(ca_bundle)] if ca_bundle else []), *requirements]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_pip_env(isolated))
+        proc = run_pip(cmd, _pip_env(isolated))
         if proc.returncode != 0:
             errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")] or proc.stderr.splitlines()
-            raise PtkitError(f"pip could not resolve {' '.join(requirements)} on {variant.index_url}: "
+            raise PtkitError(unreachable(proc.stderr, variant.index_url) or
+                             f"pip could not resolve {' '.join(requirements)} on {variant.index_url}: "
                              f"{(errors or ['no output'])[-1][:300]}")
         report = json.loads(Path(tmp, "report.json").read_text())
     entries = []

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import PtkitError, UsageError
+from .errors import UsageError
 
 if TYPE_CHECKING:
     from .compat.gpus import Gpu
@@ -129,9 +129,7 @@ def _write(content: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(content)
         return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(content)
-    except OSError as exc:
-        raise PtkitError(f"cannot write {output}: {exc.strerror or exc}") from None
+    from .userfiles import write_text
+
+    write_text(output, content, "cannot write")
     print(f"wrote {output}", file=sys.stderr)

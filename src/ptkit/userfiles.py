@@ -7,14 +7,23 @@ not a regular file (a device node, a pipe, a link's target) is written through, 
 
 from __future__ import annotations
 
-import errno
+import io
 import os
 import stat
 from pathlib import Path
 
-from .errors import PtkitError
+from .errors import PtkitError, UsageError
 
 LIMIT = 64 << 20  # far above any report, manifest, lock or matrix ptkit reads
+
+
+class ClosedStdout(io.TextIOBase):
+    """sys.stdout when the shell closed it (`ptkit matrix >&-`; Python then sets sys.stdout to None and print()
+    drops everything silently): the first write is one clear error instead of output lost with exit 0; a usage
+    error (2), so that `ptkit diff`'s 1 keeps meaning "different"."""
+
+    def write(self, text: str) -> int:
+        raise UsageError("standard output is closed (>&-): nothing can be printed; redirect it to a file instead")
 
 
 def read_text(path: Path, what: str, limit: int = LIMIT) -> str:
@@ -22,8 +31,6 @@ def read_text(path: Path, what: str, limit: int = LIMIT) -> str:
     a folder, a missing file or undecodable bytes are one-line PtkitErrors naming `what` and the path."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO waits for a writer otherwise
-    except FileNotFoundError:
-        raise PtkitError(f"{what} {path}: no such file") from None
     except OSError as exc:
         raise PtkitError(f"{what} {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(os.fstat(fd).st_mode):
@@ -44,27 +51,24 @@ def read_text(path: Path, what: str, limit: int = LIMIT) -> str:
 
 
 def write_text(path: Path, text: str, what: str = "output") -> None:
-    """Write `text` to `path`: a regular or new file is replaced; a device, a pipe or a FIFO with a reader is
-    written through (never replaced by a regular file); a FIFO nobody reads is refused, not waited on."""
+    """Write `text` to `path` by the rule `--report` follows (verify/results.py, write_json_atomic): a regular or
+    new file replaced atomically, a symlink's target likewise, a character device or a FIFO written through
+    (a FIFO nobody reads refused at once), a folder, block device or socket refused; one line each."""
+    from .verify.results import replace_atomically, write_through
+
     try:
-        mode = os.stat(path).st_mode
+        mode = os.stat(path).st_mode  # follows a symlink: what a write would reach
     except FileNotFoundError:
         mode = 0
     except OSError as exc:
         raise PtkitError(f"{what} {path}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(mode):
-        raise PtkitError(f"{what} {path}: is a folder, not a file")
-    flags = os.O_WRONLY | (os.O_NONBLOCK if stat.S_ISFIFO(mode) else os.O_CREAT | os.O_TRUNC)
     try:
-        if not mode:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o644)
-    except OSError as exc:
-        reason = "a FIFO nobody reads" if exc.errno == errno.ENXIO else exc.strerror or str(exc)
-        raise PtkitError(f"{what} {path}: {reason}") from None
-    os.set_blocking(fd, True)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        if not mode or stat.S_ISREG(mode):
+            replace_atomically(text.encode(), os.path.realpath(path))
+        elif stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+            write_through(text.encode(), str(path), stat.S_ISFIFO(mode))
+        else:
+            kind = "a folder" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else "a socket"
+            raise PtkitError(f"{what} {path}: is {kind}; write to a file, a new path, a character device or a FIFO")
     except OSError as exc:
         raise PtkitError(f"{what} {path}: {exc.strerror or exc}") from None

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from .errors import PtkitError
 from .inputs import UV_REQUIREMENT, UV_VERSION
-from .locks import lock_text, target_args
+from .locks import lock_text, run_pip, target_args, unreachable
 from .matrix import Variant
 
 
@@ -28,12 +28,27 @@ def wheelhouse(
     """
     if dest.exists() and not dest.is_dir():
         raise PtkitError(f"{dest}: exists and is not a folder")
+    made = next((p for p in reversed((dest, *dest.parents)) if not p.exists()), None)
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fill(variant, requirements, dest, index_url, extra_index_url, use_variant_index, lock)
+    except BaseException:  # a failure or an interrupt: a folder this run made goes again, nothing is left
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
+
+
+def _fill(variant: Variant, requirements: list[str], dest: Path, index_url: str | None,
+          extra_index_url: str | None, use_variant_index: bool, lock: Path | None) -> Path:
     cmd = [
         sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest),
         *target_args(variant),
     ]
     if index_url:
+        from .pipeline import index_answers
+
+        if not index_url.startswith("file://") and (why := index_answers(index_url, None)):
+            raise PtkitError(f"the package index {index_url} does not answer ({why}); nothing was downloaded")
         cmd += ["--index-url", index_url]
     for extra in filter(None, [extra_index_url, variant.index_url if use_variant_index else None]):
         cmd += ["--extra-index-url", extra]
@@ -51,12 +66,14 @@ def wheelhouse(
     return out
 
 
-def download_failure(stderr: str, code: int, dest: Path, variant_index: str) -> str:
+def download_failure(stderr: str, code: int, dest: Path, variant_index: str, index: str = "") -> str:
     """pip's reason in one line: what it could not find, else the OS error that ended it, else its last line."""
     lines = stderr.strip().splitlines()
     os_error = next((ln for ln in reversed(lines) if re.match(r"^(OSError|IOError|PermissionError)\b", ln)), None)
     if os_error:  # a full disk, a read-only destination: the user's to fix, no index to blame
         return f"pip download into {dest} failed: {os_error.split(': ', 1)[-1]}"
+    if why := unreachable(stderr, index or "of pip's configuration"):
+        return why
     errors = [ln for ln in lines if ln.startswith("ERROR")]
     found = [ln for ln in errors if "Could not find" in ln or "No matching" in ln] or errors[-1:] or lines[-1:]
     hint = f" (try --use-variant-index to add {variant_index})" if variant_index else ""
@@ -83,9 +100,10 @@ def add_uv(variant: Variant, dest: Path, index_url: str | None = None) -> bool:
 
 def _download(cmd: list[str], dest: Path, variant_index: str) -> str:
     """pip download's stdout; a failure is one line (download_failure)."""
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    index = cmd[cmd.index("--index-url") + 1] if "--index-url" in cmd else ""
+    proc = run_pip(cmd)
     if proc.returncode != 0:
-        raise PtkitError(download_failure(proc.stderr, proc.returncode, dest, variant_index))
+        raise PtkitError(download_failure(proc.stderr, proc.returncode, dest, variant_index, index))
     return proc.stdout
 
 

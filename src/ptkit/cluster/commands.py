@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError, UsageError
+from ..userfiles import read_text, write_text
 from . import github, k8s, slurm, yamlout
 from .launch import Job, add_job_args, job_from_args
 
@@ -61,8 +62,7 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
+    write_text(output, text)
     print(f"wrote {output}", file=sys.stderr)
 
 
@@ -100,7 +100,7 @@ def cmd_github(args: argparse.Namespace) -> int:
     variants = {name: v.to_dict() for name, v in matrix.load(args.matrix).variants.items()}
     text = github.render(variants, args.gpu_runner)
     if args.check:
-        current = args.output.read_text() if args.output.exists() else ""
+        current = read_text(args.output, "--check") if args.output.exists() else ""
         if current != text:
             raise PtkitError(f"{args.output} is out of date with the matrix: run `ptkit ci github`")
         return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError, UsageError
+from ..userfiles import write_text
 from . import images
 
 
@@ -80,7 +81,7 @@ def cmd_sbom(args: argparse.Namespace) -> int:
     if errors:
         raise PtkitError(f"the SBOM does not validate against CycloneDX {sbom.SPEC}: {errors[0].splitlines()[0]}")
     if args.output:
-        args.output.write_text(text)
+        write_text(args.output, text, "-o")
         print(f"sbom {args.output}: CycloneDX {sbom.SPEC}, validated", file=sys.stderr)
     else:
         print(text)
@@ -98,8 +99,7 @@ def cmd_conda_lock(args: argparse.Namespace) -> int:
         raise PtkitError(f"{spec} disagrees with the matrix: {problems[0]} (run `ptkit render`)")
     text = conda.lock(spec, variant)
     out = args.output or Path("locks") / f"conda-{variant.name}-{conda.PLATFORM}.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_text(out, text, "-o")
     print(f"conda lock {out}: {len(text.splitlines()) - 2} packages for {conda.PLATFORM}")
     return 0
 
