@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import pytest
@@ -89,11 +90,43 @@ def test_real_timer_gives_a_plausible_figure_with_torch_threads(torch):
 
 
 def test_blocks_have_no_hidden_warm_up():
-    calls = []
+    calls: list[int] = []
+    reads: list[int] = []  # calls made so far, at each reading of the blocks' timer
+
+    def timer() -> float:
+        reads.append(len(calls))
+        return time.perf_counter()
+
     times, number = bench.time_blocks(lambda: calls.append(1) or time.sleep(0.002), time.perf_counter,
-                                      bench.Settings(min_run_time=0.0, min_repeats=5, block_s=0.01))
-    # One warm-up, one sizing call, then exactly `number` calls per timed block.
-    assert len(calls) == 2 + number * len(times) and len(times) == 5 and 1 <= number <= 5
+                                      bench.Settings(min_run_time=0.0, min_repeats=5, block_s=0.01, timer=timer))
+    # Each timed block is exactly `number` calls between two readings, nothing else; no call after the last.
+    assert len(times) == 5 and 1 < number <= 5
+    assert [b - a for a, b in zip(reads[::2], reads[1::2], strict=True)] == [number] * 5 and reads[-1] == len(calls)
+
+
+def test_a_slow_first_call_does_not_make_every_block_one_call():
+    """Issue 19.6: one slow sizing call (a busy machine, a thread waking) made every block a single call,
+    each paying the clock's own cost in full (on a GPU, a synchronize): figures 3x to 1000x too low."""
+    calls = [0]
+
+    def work() -> None:
+        calls[0] += 1
+        if calls[0] <= 2:  # the warm-up and the first call after it are slow
+            time.sleep(0.05)
+        sum(range(300))
+
+    def syncing_clock() -> float:  # a clock whose reading costs a millisecond, as a GPU synchronize can
+        time.sleep(0.001)
+        return time.perf_counter()
+
+    start = time.perf_counter()
+    for _ in range(20_000):
+        sum(range(300))
+    direct = (time.perf_counter() - start) / 20_000  # the work's own time per call, a few microseconds
+    times, number = bench.time_blocks(work, syncing_clock,
+                                      bench.Settings(min_run_time=0.2, min_repeats=5, block_s=0.02))
+    assert number > 100
+    assert 0.5 * direct < statistics.median(times) < 2 * direct, (statistics.median(times), direct)
 
 
 def test_a_sizing_call_longer_than_a_block_is_the_first_sample():

@@ -1,8 +1,12 @@
 """Matmul benchmark timed correctly: warm-up, a clock that synchronizes the measured device, median and IQR.
 
-The harness follows torch.utils.benchmark.Timer.blocked_autorange: one warm-up that also sizes the
-blocks, then timed blocks of `number` calls with NO per-block warm-up (Timer.timeit adds one), until
-`min_run_time` has passed. Two differences, both deliberate: the stopping rule uses the real
+The harness follows torch.utils.benchmark.Timer.blocked_autorange: a warm-up, blocks sized so that the
+clock's own cost (a sync, a thread waking) is noise, then timed blocks of `number` calls with NO
+per-block warm-up (Timer.timeit adds one), until `min_run_time` has passed. Sizing is robust to a slow
+call (issue 19.6: one slow sizing call under load made every block a single call, each paying the
+clock, and figures 3x-1000x too low): blocks are sized from the fastest of several single calls, then
+grown while a block takes under half its time, as Timer._estimate_block_size grows its blocks. Two
+differences, both deliberate: the stopping rule uses the real
 monotonic clock (a faulty injected timer cannot stall the run) and the repeats are bounded; and the
 clock synchronizes exactly the device being measured (Timer's default syncs the current device,
 cuda:0, which leaves cuda:1 unsynchronized). Not importing torch.utils.benchmark also saves ~0.1 s
@@ -26,6 +30,9 @@ from .results import FAIL, PASS, WARN
 
 DEFAULT_SIZES = {"cpu": (512, 1024, 2048), "cuda": (1024, 4096, 8192)}
 TUTORIAL_N = 1000
+SIZING_CALLS = (3, 5)  # single calls timed to size the blocks: at least, at most
+RESIZE_ROUNDS = 4  # times a block may grow after sizing
+MAX_CALLS = 10_000  # per block
 
 
 @dataclass(frozen=True)
@@ -73,18 +80,42 @@ def torch_threads(torch: Any, threads: int | None) -> Iterator[int]:
         torch.set_num_threads(saved)
 
 
+def single_calls(fn: Callable[[], Any], clock: Callable[[], float], block_s: float) -> list[float]:
+    """Seconds of single calls, each timed by the clock: at least SIZING_CALLS[0] (one slow call must not
+    size the blocks), more while they stay within a block's time, at most SIZING_CALLS[1]."""
+    times: list[float] = []
+    while len(times) < SIZING_CALLS[1] and (len(times) < SIZING_CALLS[0] or sum(times) < block_s):
+        start = clock()
+        fn()
+        times.append(max(clock() - start, 1e-9))
+    return times
+
+
+def calls_per_block(fn: Callable[[], Any], clock: Callable[[], float], per_call: float, block_s: float) -> int:
+    """Calls per block from the fastest single call, grown while a block takes under half of block_s: a
+    single call pays the clock's cost (a sync) in full, so it overestimates a call within a block."""
+    number = max(1, min(MAX_CALLS, int(block_s / per_call)))
+    for _ in range(RESIZE_ROUNDS if number > 1 else 0):
+        start = clock()
+        for _ in range(number):
+            fn()
+        took = max(clock() - start, 1e-9)
+        if took >= block_s / 2 or number >= MAX_CALLS:
+            break
+        number = min(MAX_CALLS, max(2 * number, int(number * block_s / took)))
+    return number
+
+
 def time_blocks(fn: Callable[[], Any], clock: Callable[[], float], settings: Settings) -> tuple[list[float], int]:
     """Per-call seconds of each timed block, and the calls per block (see the module docstring)."""
     timer = settings.timer or clock
-    fn()  # warm-up: CUDA context, cuBLAS handles and heuristics, oneDNN primitives
-    start = clock()
-    fn()
-    per_call = max(clock() - start, 1e-7)
-    number = max(1, min(10_000, int(settings.block_s / per_call)))
-    # A sizing call longer than a block is itself a block of one, timed by the same clock: keep it as the
-    # first sample (`verify --quick`'s tutorial, a ~10 ms CPU matmul, is one call shorter for it).
-    times: list[float] = [per_call] if number == 1 and settings.timer is None else []
     deadline = time.monotonic() + settings.min_run_time
+    fn()  # warm-up: CUDA context, cuBLAS handles and heuristics, oneDNN primitives
+    singles = single_calls(fn, clock, settings.block_s)
+    number = calls_per_block(fn, clock, min(singles), settings.block_s)
+    # Calls each longer than a block are blocks of one, timed by the same clock: keep them as samples
+    # (`verify --quick`'s tutorial, a ~10 ms CPU matmul, needs no more calls for them).
+    times: list[float] = list(singles) if number == 1 and settings.timer is None else []
     while len(times) < settings.max_repeats and (len(times) < settings.min_repeats or time.monotonic() < deadline):
         begin = timer()
         for _ in range(number):
