@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, container, docker_api, render, report
+from . import build, container, docker_api, fatbin_image, render, report
 from .errors import PtkitError
 from .inputs import BuildInputs, Destination
 from .matrix import Matrix, Variant
@@ -182,7 +182,9 @@ def check(api: Any, matrix: Matrix, variant: Variant, inputs: BuildInputs, dest:
     targets = [b for b in built if b.team] or built
     results = []
     for b in targets:
-        result = verify_in_container(api, b.image, [], variant=variant, gpu=gpu, digests=digests.get(b.image))
+        # fatbin_image: the SASS/PTX torch's CUDA libraries hold (cuobjdump), checked by the verifier's arch:fatbin
+        facts = fatbin_image.verify_args(api, b.image)
+        result = verify_in_container(api, b.image, facts, variant=variant, gpu=gpu, digests=digests.get(b.image))
         result.image = image_block(api.images.get(b.image_id).attrs, b.build_seconds)
         path = report_path(reports, b)
         report.write(result, path)

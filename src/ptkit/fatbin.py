@@ -1,0 +1,85 @@
+"""What SASS and PTX a CUDA library really holds, read with NVIDIA's cuobjdump (no GPU needed).
+
+torch.cuda.get_arch_list() is a string compiled into torch; the fatbins inside libtorch_cuda.so are what a GPU
+executes. cuobjdump comes from NVIDIA's PyPI wheel `nvidia-cuda-cuobjdump` (`pip install
+nvidia-cuda-cuobjdump`: it installs site-packages/nvidia/cu13/bin/cuobjdump; the CUDA 12 wheels used
+nvidia/cuda_cuobjdump/bin), or from a CUDA toolkit on PATH, or $PTKIT_CUOBJDUMP. `cuobjdump --list-elf
+--list-ptx LIB` prints one line per fatbin entry ("ELF file 1: libtorch_cuda.1.sm_75.cubin",
+"PTX file 1: x.1.sm_90.ptx"): https://docs.nvidia.com/cuda/cuda-binary-utilities/ (cuobjdump options).
+A listing is {arch: entries}, SASS as sm_XY and PTX as compute_XY, the names torch's arch list uses.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import PtkitError
+from .verify.archs import parse_arch
+
+CUOBJDUMP_ENV = "PTKIT_CUOBJDUMP"
+INSTALL_HINT = "pip install nvidia-cuda-cuobjdump (NVIDIA's PyPI wheel), or set PTKIT_CUOBJDUMP"
+# The CUDA libraries whose fatbins are recorded, relative to site-packages (torchvision's where installed).
+LIBRARIES = ("torch/lib/libtorch_cuda.so", "torchvision/_C.so")
+ENTRY = re.compile(r"^(ELF|PTX) file\s+\d+:\s+\S*?\.(sm_\d+[af]?)\.(?:cubin|ptx)\s*$")
+NO_DEVICE_CODE = "does not contain device code"
+
+
+class FatbinError(PtkitError):
+    """cuobjdump is missing or could not read a library."""
+
+
+def find_cuobjdump() -> Path:
+    """$PTKIT_CUOBJDUMP, else the PyPI wheel's binary beside this Python, else cuobjdump on PATH."""
+    if os.environ.get(CUOBJDUMP_ENV):
+        return Path(os.environ[CUOBJDUMP_ENV])
+    for site in sys.path:
+        found = sorted(glob.glob(os.path.join(site, "nvidia", "*", "bin", "cuobjdump")))
+        if found:
+            return Path(found[-1])
+    on_path = shutil.which("cuobjdump")
+    if on_path:
+        return Path(on_path)
+    raise FatbinError(f"no cuobjdump here: {INSTALL_HINT}")
+
+
+def _sort_key(arch: str) -> tuple[bool, int, int, str]:
+    parsed = parse_arch(arch)
+    assert parsed is not None  # ENTRY only lets arch names through
+    return parsed.ptx, parsed.major, parsed.minor, parsed.suffix
+
+
+def parse_listing(text: str) -> dict[str, int]:
+    """cuobjdump's --list-elf/--list-ptx lines -> {arch: entries}, SASS then PTX, each by capability."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        found = ENTRY.match(line.strip())
+        if found:
+            arch = found.group(2) if found.group(1) == "ELF" else "compute_" + found.group(2)[3:]
+            counts[arch] = counts.get(arch, 0) + 1
+    return {arch: counts[arch] for arch in sorted(counts, key=_sort_key)}
+
+
+def list_library(library: Path, cuobjdump: Path | None = None, timeout: float = 600) -> dict[str, int]:
+    """The listing of one library ({} when it holds no device code); FatbinError when it cannot be read."""
+    command = [str(cuobjdump or find_cuobjdump()), "--list-elf", "--list-ptx", str(library)]
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise FatbinError(f"cuobjdump could not run on {library.name} ({exc}): {INSTALL_HINT}") from None
+    if proc.returncode != 0 and NO_DEVICE_CODE in proc.stderr + proc.stdout:
+        return {}
+    if proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"]
+        raise FatbinError(f"cuobjdump could not read {library}: {said[-1]}")
+    return parse_listing(proc.stdout)
+
+
+def list_site(site: Path, cuobjdump: Path | None = None) -> dict[str, dict[str, int]]:
+    """{library file name: listing} for each of LIBRARIES present under `site` (site-packages)."""
+    return {Path(rel).name: list_library(site / rel, cuobjdump) for rel in LIBRARIES if (site / rel).is_file()}
