@@ -5,10 +5,12 @@ NVIDIA publishes the real compiler as wheels for CUDA 13 only: the extras `nvcc`
 (https://pypi.org/project/cuda-toolkit/; cuda-toolkit[nvcc,cccl]==13.0.3.0 is nvcc 13.0.88, about 105 MB).
 torch's CUDA 13 wheels require `cuda-toolkit[...]==V` (Requires-Dist), so the row's lock, which pip resolved
 from that metadata, pins V; the compiler is cuda-toolkit[nvcc,cccl]==V: the same release as torch's runtime.
-CUDA 12: nvidia-cuda-nvcc-cu12 holds ptxas and the headers but no nvcc binary, and Debian bookworm (the base
-image) packages nvidia-cuda-toolkit 11.8 only, in non-free (trixie's 12.4 needs trixie's libc): no CUDA 12 row
-has a compiler, and cuda118's would be the only apt one (not wired: its nvcc 11.8 needs g++ <= 11, bookworm
-has 12). The verifier's compile:cuda-extension is a SKIP there, naming why.
+CUDA 12: nvidia-cuda-nvcc-cu12 holds ptxas and the headers but no nvcc binary. Debian packages a full
+nvidia-cuda-toolkit in non-free only: 11.8 in bookworm (the base image's release; it depends on g++-11 or older
+or clang-14 or older, as CUDA 11.8 refuses newer host compilers, while bookworm's g++ is 12) and 12.4 in trixie
+(apt-cache policy/showpkg against bookworm+trixie non-free, 2026-12-02). Neither is wired: cuda118's would need
+non-free and a second g++ in the devel image, and a trixie package on the bookworm base was not tried. So the
+CUDA 11 and 12 rows have no compiler, and the verifier's compile:cuda-extension is a SKIP there, naming why.
 
 The compiler lock is the row lock's sibling, `locks/IMAGE-nvcc.txt`, written by `ptkit lock VARIANT --compiler`.
 """

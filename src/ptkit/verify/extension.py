@@ -103,8 +103,8 @@ def arch_list(flags: list[str]) -> list[str]:
 def build_archs(flags: list[str]) -> list[str]:
     """The oldest and the newest plain SASS arch of torch's list (['7.5', '12.0']): two archs, the newest
     the row supports, without building for all six."""
-    plain = [a for a in arch_list(flags) if re.match(r"^\d+\.\d$", a)]
-    plain.sort(key=lambda a: tuple(int(p) for p in a.split(".")))
+    found = sorted({(int(m.group(1)), int(m.group(2))) for m in map(re.compile(r"^sm_(\d+)(\d)$").match, flags) if m})
+    plain = [f"{major}.{minor}" for major, minor in found]
     return plain[:1] + plain[-1:] if len(plain) > 1 else plain
 
 
