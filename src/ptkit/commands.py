@@ -110,7 +110,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_wheelhouse(args: argparse.Namespace) -> int:
-    from . import locks, matrix, render, wheels
+    from . import locks, matrix, render, toolchain, wheels
     from .inputs import UV_VERSION
 
     variant = matrix.load(args.matrix).get(args.variant, args.source)
@@ -120,8 +120,10 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
     lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
                              extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
     uv = wheels.add_uv(variant, args.dest, index_url=args.index_url)
+    nvcc = toolchain.add_compiler_wheels(variant, args.dest, args.lock)  # the devel flavor's compiler (CUDA 13)
     print(f"wheelhouse {args.dest}: {len(locks.locked_files(lock))} wheels, lock {lock}"
-          f"{f'; also uv {UV_VERSION} for --installer uv (not in the lock)' if uv else ''}")
+          f"{f'; also uv {UV_VERSION} for --installer uv (not in the lock)' if uv else ''}"
+          f"{'; also the devel compiler, lock ' + str(toolchain.compiler_lock_path(lock)) if nvcc else ''}")
     return 0
 
 

@@ -18,11 +18,12 @@ The compiler lock is the row lock's sibling, `locks/IMAGE-nvcc.txt`, written by 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 from .errors import PtkitError
-from .locks import lock_pins, resolve
+from .locks import lock_pins, resolve, target_args
 from .matrix import Variant
 from .verify.extension import compiler_requirement
 
@@ -103,3 +104,20 @@ def cmd_lock_compiler(args: argparse.Namespace) -> int:
         raise PtkitError(f"{out}: {exc.strerror}") from None
     print(f"lock {out}: {len(lock_pins(text))} wheels pinned by hash")
     return 0
+
+
+def add_compiler_wheels(variant: Variant, dest: Path, row_lock: Path | None) -> bool:
+    """`ptkit wheelhouse` of a CUDA 13 row: also the compiler lock's wheels (hash-checked), and that lock as
+    dest/requirements-nvcc.txt, beside the wheelhouse's requirements.lock, where a build looks for it.
+    False when the row has no compiler or no compiler lock is committed for it."""
+    source = compiler_lock_path(row_lock or Path("locks") / f"{variant.image_name}.txt")
+    if not has_compiler(variant) or not source.is_file():
+        return False
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--dest", str(dest),
+           *target_args(variant), "--no-deps", "--require-hashes", "-r", str(source)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PtkitError(f"pip could not download the compiler wheels of {source}: "
+                         f"{(proc.stderr.strip().splitlines() or ['no output'])[-1][:300]}")
+    compiler_lock_path(dest / "requirements.lock").write_text(source.read_text())
+    return True
