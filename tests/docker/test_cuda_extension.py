@@ -1,0 +1,92 @@
+"""A team image that compiles a CUDA extension from source, the way a team installs flash-attn: a small source
+package with a CUDAExtension, in a wheelhouse beside the variant's wheels, installed by `ptkit build VARIANT
+--extra-requirements ...` with every index cut off and no GPU; the built image imports it (nvcc ran for the
+devel image's default TORCH_CUDA_ARCH_LIST) and the verifier passes, compile:cuda-extension included.
+Only the rows whose devel image has nvcc (ptkit.toolchain.has_compiler: CUDA 13); the others are skipped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ptkit import toolchain
+from tests.utils.docker_helpers import TrackedContainer
+from tests.utils.ptkit_cli import run_ptkit
+
+docker = pytest.importorskip("docker")
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port: an index cut off
+
+KERNEL = """#include <cuda_runtime.h>
+__global__ void twice(const float* x, float* y, long n) {
+  long i = blockIdx.x * (long)blockDim.x + threadIdx.x;
+  if (i < n) y[i] = 2 * x[i];
+}
+void twice_launch(const float* x, float* y, long n) { twice<<<(unsigned)((n + 255) / 256), 256>>>(x, y, n); }
+"""
+BINDING = """#include <torch/extension.h>
+void twice_launch(const float* x, float* y, long n);
+torch::Tensor twice(torch::Tensor x) {
+  auto y = torch::empty_like(x);
+  twice_launch(x.data_ptr<float>(), y.data_ptr<float>(), x.numel());
+  return y;
+}
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("twice", &twice); }
+"""
+SETUP = """from setuptools import setup
+from torch.utils.cpp_extension import BuildExtension, CUDAExtension
+setup(name="ptkit-team-cuda", version="1.0",
+      ext_modules=[CUDAExtension("ptkit_team_cuda", ["binding.cpp", "kernel.cu"])],
+      cmdclass={"build_ext": BuildExtension.with_options(use_ninja=False)})
+"""
+# The module imports from the team layer; the devel image's CUDA_HOME and default arch list are set.
+PROBE = ("import torch, ptkit_team_cuda as m; print(m.__file__); "
+         "import os; print(os.environ['CUDA_HOME'], os.environ['TORCH_CUDA_ARCH_LIST'])")
+
+
+def sdist(tmp_path, torch_pin: str) -> str:
+    """The team's source package as an sdist; pip builds it in the image, isolated, with that torch."""
+    project = tmp_path / "team-cuda"
+    project.mkdir()
+    (project / "kernel.cu").write_text(KERNEL)
+    (project / "binding.cpp").write_text(BINDING)
+    (project / "setup.py").write_text(SETUP)
+    (project / "MANIFEST.in").write_text("include kernel.cu binding.cpp\n")
+    (project / "pyproject.toml").write_text(f'[build-system]\nrequires = ["setuptools", "torch=={torch_pin}"]\n'
+                                            'build-backend = "setuptools.build_meta"\n')
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-c", f"from setuptools import build_meta as b; b.build_sdist({str(dist)!r})"],
+                   cwd=project, check=True, capture_output=True, timeout=300)
+    (found,) = dist.glob("*.tar.gz")
+    return str(found)
+
+
+@pytest.mark.builds
+def test_a_team_image_compiles_a_cuda_extension_from_source_offline(api, image_under_test, builds, tmp_path,
+                                                                    child_images):
+    v = image_under_test.variant
+    if not toolchain.has_compiler(v):
+        pytest.skip(f"{v.name}: no CUDA compiler in its devel image ({toolchain.why_none(v)})")
+    wheels = tmp_path / "wheelhouse"
+    wheels.mkdir()
+    for wheel in builds.wheelhouse(v).iterdir():  # the variant's wheels, the compiler's and its lock: hard links
+        os.link(wheel, wheels / wheel.name)
+    os.link(sdist(tmp_path, v.torch), wheels / "ptkit_team_cuda-1.0.tar.gz")
+    reqs = tmp_path / "team.txt"
+    reqs.write_text("ptkit-team-cuda==1.0\n")
+    tag = f"ptkit-test/team-cuda:{v.image_name}"
+    options = [o.replace(str(builds.wheelhouse(v)), str(wheels)) for o in builds.options(v)]
+    proc = run_ptkit("build", v.name, "--flavor", "devel", *options, "--index-url", DEAD_INDEX,
+                     "--team-index-url", DEAD_INDEX, "--extra-requirements", str(reqs), "--tag", tag, timeout=5400)
+    child_images.append(tag)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = api.containers.run(tag, ["-c", PROBE], entrypoint=["python"], remove=True,
+                             labels={"ptkit.role": "test"}).decode()
+    assert "/opt/team/" in out and "/opt/cuda/home" in out, out
+    run = TrackedContainer(api, tag).run(["verify"], timeout=1800)
+    assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    line = next(ln for ln in run.stdout.splitlines() if "compile:cuda-extension" in ln)
+    assert "PASS" in line.upper() and "nvcc" in line, line
