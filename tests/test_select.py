@@ -29,30 +29,49 @@ def tiers(result: dict) -> dict[str, str]:
     return {v["variant"]: v["tier"] for v in result["variants"]}
 
 
-# (driver, GPU option, best variant, variants that must not run, variants that run only by minor compat)
+# (driver, GPU option, best variant, variants that must not run, variants that run only by minor compat, and
+# only with the forward-compatibility package: NVIDIA offers it for data-center GPUs, never for GeForce)
 CASES = [
-    ("580.65.06", ["--gpu", "Tesla V100-SXM2-16GB"], "cuda126", {"cuda130", "cuda128"}, set()),
-    ("535.104.05", ["--gpu", "NVIDIA A100-SXM4-80GB"], "cuda121", {"cuda130"}, {"cuda124", "cuda126", "cuda128"}),
-    ("550.54.15", ["--gpu", "NVIDIA H100 80GB HBM3"], "cuda124", {"cuda130"}, {"cuda126", "cuda128"}),
+    ("580.65.06", ["--gpu", "Tesla V100-SXM2-16GB"], "cuda126", {"cuda130", "cuda128"}, set(), set()),
+    ("535.104.05", ["--gpu", "NVIDIA A100-SXM4-80GB"], "cuda121", set(), {"cuda124", "cuda126", "cuda128"},
+     {"cuda130"}),
+    ("550.54.15", ["--gpu", "NVIDIA H100 80GB HBM3"], "cuda124", set(), {"cuda126", "cuda128"}, {"cuda130"}),
     ("570.124.06", ["--gpu", "NVIDIA GeForce RTX 5090"], "cuda128",
-     {"cuda130", "cuda126", "cuda124", "cuda121", "cuda118"}, set()),
+     {"cuda130", "cuda126", "cuda124", "cuda121", "cuda118"}, set(), set()),
     ("418.67", ["--capability", "7.0"], None,
-     {"cuda130", "cuda128", "cuda126", "cuda124", "cuda121", "cuda118"}, set()),
+     {"cuda130", "cuda128", "cuda126", "cuda124", "cuda121", "cuda118"}, set(), set()),
 ]
 
 
-@pytest.mark.parametrize(("driver", "gpu", "best", "refused", "minor"), CASES,
+@pytest.mark.parametrize(("driver", "gpu", "best", "refused", "minor", "forward"), CASES,
                          ids=["V100+580", "A100+535", "H100+550", "RTX5090+570", "driver-older-than-all"])
-def test_the_best_variant_and_why_the_others_do_not_run(capsys, driver, gpu, best, refused, minor):
+def test_the_best_variant_and_why_the_others_do_not_run(capsys, driver, gpu, best, refused, minor, forward):
     code, result = select(capsys, "--driver", driver, *gpu)
     assert result["best"] == best
     assert code == (0 if best else 1)
     got = tiers(result)
     assert {v for v, t in got.items() if t == "no"} == refused
     assert {v for v, t in got.items() if t == "minor-compat"} == minor
+    assert {v for v, t in got.items() if t == "forward-compat"} == forward
     assert got["cpu"] == "cpu-only"
     ranked = [v["variant"] for v in result["variants"]]
     assert ranked[0] == (best or "cpu") and set(ranked) == set(load(MATRIX).variants)
+
+
+def test_forward_compatibility_is_named_only_where_it_is_the_way(capsys):
+    _, result = select(capsys, "--driver", "535.104.05", "--gpu", "NVIDIA H100 PCIe")
+    why = {v["variant"]: " ".join(v["reasons"]) for v in result["variants"]}
+    assert "forward-compatibility package cuda-compat-13-0" in why["cuda130"]
+    assert "cuda-compat" not in why["cuda124"]  # minor-version compatibility serves it
+    _, result = select(capsys, "--driver", "535.104.05", "--gpu", "NVIDIA GeForce RTX 4090")
+    assert tiers(result)["cuda130"] == "no"
+
+
+def test_an_l4_gets_every_cuda_row_its_driver_serves(capsys):
+    code, result = select(capsys, "--driver", "550.54.15", "--gpu", "NVIDIA L4")
+    got = tiers(result)
+    assert code == 0 and result["best"] == "cuda124" and got["cuda124"] == "native"
+    assert {got[v] for v in ("cuda126", "cuda128")} == {"minor-compat"}  # sm_86 SASS runs on 8.9
 
 
 def test_the_acceptance_command_names_a_variant_and_says_why_newer_ones_do_not(capsys):
@@ -70,6 +89,8 @@ def test_volta_is_refused_by_the_arch_list_the_report_recorded(capsys):
     why = {v["variant"]: " ".join(v["reasons"]) for v in result["variants"]}
     archs = " ".join(real("cuda130")["environment"]["build"]["arch_list"])
     assert f"no compiled arch runs on sm_70 ({archs})" in why["cuda130"]
+    # The newest variant whose recorded archs run on 7.0 (the fixture cuda128 report has no sm_70).
+    assert why["cuda130"].endswith("; use cuda126")
 
 
 def test_a_variant_without_a_report_is_unknown_not_guessed(tmp_path, capsys):

@@ -12,19 +12,28 @@ from typing import Any
 
 from ..matrix import Variant
 from ..matrix_report.model import Loaded
-from ..verify.archs import judge_arch
-from ..verify.facts import MIN_DRIVER, cuda_key, version_tuple
+from ..verify.archs import first_supporting, judge_arch
+from ..verify.catalog import GPUS
+from ..verify.facts import MIN_DRIVER, cuda_key, gpu_key, version_tuple
 from ..verify.gpu import judge_driver
 from ..verify.results import FAIL, PASS, WARN, table
 from .gpus import Gpu
 
 # Tiers, best first. A variant in RUNS tiers is expected to work; the rest are explained.
-NATIVE, PTX, MINOR, CPU_ONLY, UNKNOWN, NO = "native", "jit-from-ptx", "minor-compat", "cpu-only", "unknown", "no"
-TIERS = (NATIVE, PTX, MINOR, CPU_ONLY, UNKNOWN, NO)
-USES_GPU = (NATIVE, PTX, MINOR)
+NATIVE, PTX, MINOR, FORWARD = "native", "jit-from-ptx", "minor-compat", "forward-compat"
+CPU_ONLY, UNKNOWN, NO = "cpu-only", "unknown", "no"
+TIERS = (NATIVE, PTX, MINOR, FORWARD, CPU_ONLY, UNKNOWN, NO)
+USES_GPU = (NATIVE, PTX, MINOR, FORWARD)
 NO_REPORT = "no report: arch list unknown, build and check it first (`ptkit check {variant}`)"
 PTX_NEEDS_FULL_DRIVER = ("JIT from PTX needs the full driver of this CUDA release: minor-version "
                          "compatibility does not cover PTX built by a newer toolkit")
+# NVIDIA's forward compatibility: a newer user-mode driver (the cuda-compat-X-Y package) over an older kernel
+# driver, on data-center GPUs, select NGC Server Ready RTX SKUs and Jetson only, and only on the driver
+# branches the package supports (https://docs.nvidia.com/deploy/cuda-compatibility/forward-compatibility.html).
+FORWARD_KINDS = ("data-center", "superchip", "embedded")
+FORWARD_NOTE = ("runs only with NVIDIA's forward-compatibility package cuda-compat-{pkg} in the container "
+                "(its libcuda on LD_LIBRARY_PATH), if driver {driver}'s branch is one it supports: "
+                "docs.nvidia.com/deploy/cuda-compatibility/forward-compatibility.html")
 
 
 @dataclass
@@ -46,9 +55,27 @@ class Verdict:
         return {**asdict(self), "runs": self.runs, "uses_gpu": self.tier in USES_GPU}
 
 
-def judge(variant: Variant, report: Loaded | None, gpu: Gpu) -> Verdict:
+def forward_compatible(gpu: Gpu) -> bool:
+    """A model the catalog lists as a data-center, superchip or Jetson GPU (a bare capability could be any)."""
+    key = gpu_key(gpu.name) if gpu.name else None
+    return bool(key) and GPUS[key]["kind"] in FORWARD_KINDS
+
+
+def _driver_tier(verdict: Verdict, gpu: Gpu) -> str | None:
+    """The tier the driver allows (NATIVE when it meets the minimum), None when it rules the variant out."""
+    status, detail = judge_driver(verdict.cuda, gpu.driver, cuda_usable=True)
+    verdict.reasons.append(detail)
+    verdict.full_driver = status == PASS
+    if status == FAIL and forward_compatible(gpu):
+        verdict.reasons.append(FORWARD_NOTE.format(pkg=cuda_key(verdict.cuda).replace(".", "-"), driver=gpu.driver))
+        return FORWARD
+    return {PASS: NATIVE, WARN: MINOR}.get(status)
+
+
+def judge(variant: Variant, report: Loaded | None, gpu: Gpu, rows: list[str] | tuple[str, ...] = ()) -> Verdict:
     """One variant on one GPU and driver; the torch and CUDA release the verifier found win over the matrix's
-    (a report of the variant's other source, `--source pypi`, holds another torch)."""
+    (a report of the variant's other source, `--source pypi`, holds another torch). `rows` ('name=arch,...',
+    newest first): where no compiled arch runs, the reason names the first of them that does."""
     found = report.get if report else (lambda _key: None)
     cuda = str(found("environment.cuda") or variant.cuda or "")
     source = str(found("run.source") or variant.source)
@@ -62,31 +89,44 @@ def judge(variant: Variant, report: Loaded | None, gpu: Gpu) -> Verdict:
         verdict.tier = UNKNOWN
         verdict.reasons.append(f"no minimum driver known for CUDA {cuda}: add it to ptkit/verify/facts.py")
         return verdict
-    driver_status, driver_detail = judge_driver(cuda, gpu.driver, cuda_usable=True)
-    verdict.reasons.append(driver_detail)
-    verdict.full_driver = driver_status == PASS
-    arch_list = report.get("environment.build.arch_list") if report else None
-    if driver_status == FAIL:
+    driver_tier = _driver_tier(verdict, gpu)
+    arch_list = found("environment.build.arch_list")
+    if driver_tier is None:
         return verdict
     if not isinstance(arch_list, list) or not arch_list:
         verdict.tier = UNKNOWN
         verdict.reasons.append(NO_REPORT.format(variant=variant.name) if report is None else
                                f"{report.path} records no compiled arch list: check the variant again")
         return verdict
-    arch_status, arch_detail = judge_arch(gpu.capability, [str(a) for a in arch_list])
+    archs = [str(a) for a in arch_list]
+    others = [r for r in rows if not r.startswith(f"{variant.name}=")]
+    arch_status, arch_detail = judge_arch(gpu.capability, archs, cuda, first_supporting(gpu.capability, others))
     verdict.reasons.append(arch_detail)
     if arch_status == FAIL:
         return verdict
-    if driver_status == WARN and arch_status == WARN:
+    if driver_tier == MINOR and arch_status == WARN:
         verdict.reasons.append(PTX_NEEDS_FULL_DRIVER)
         return verdict
-    verdict.tier = MINOR if driver_status == WARN else NATIVE if arch_status == PASS else PTX
+    verdict.tier = driver_tier if driver_tier != NATIVE else NATIVE if arch_status == PASS else PTX
     return verdict
+
+
+def arch_rows(variants: dict[str, Variant], reports: dict[str, Loaded]) -> list[str]:
+    """'variant=arch,...' of every variant whose report records an arch list, newest CUDA release first."""
+    rows = []
+    for name in variants:
+        report = reports.get(name)
+        archs = report.get("environment.build.arch_list") if report else None
+        cuda = str(report.get("environment.cuda") or "") if report else ""
+        if isinstance(archs, list) and archs and cuda:
+            rows.append((version_tuple(cuda), f"{name}=" + ",".join(str(a) for a in archs)))
+    return [row for _, row in sorted(rows, key=lambda r: r[0], reverse=True)]
 
 
 def rank(variants: dict[str, Variant], reports: dict[str, Loaded], gpu: Gpu) -> list[Verdict]:
     """Best first: by tier, then the newest CUDA release, then the newest torch."""
-    verdicts = [judge(v, reports.get(name), gpu) for name, v in variants.items()]
+    rows = arch_rows(variants, reports)
+    verdicts = [judge(v, reports.get(name), gpu, rows) for name, v in variants.items()]
     return sorted(verdicts, key=lambda v: (TIERS.index(v.tier), not v.full_driver, _desc(v.cuda), _desc(v.torch),
                                            v.variant))
 

@@ -37,7 +37,8 @@ def driver_version() -> str | None:
 
 
 def judge_driver(cuda: str, driver: str, cuda_usable: bool) -> tuple[str, str]:
-    """Compare a driver with the minimum for the CUDA release torch was built with."""
+    """Compare a driver with the minimum for the CUDA release torch was built with. Minor-version compatibility
+    and its limits: https://docs.nvidia.com/deploy/cuda-compatibility/ ("Minor Version Compatibility")."""
     key = cuda_key(cuda)
     minimum = MIN_DRIVER.get(key)
     if minimum is None:
@@ -48,7 +49,8 @@ def judge_driver(cuda: str, driver: str, cuda_usable: bool) -> tuple[str, str]:
     if cuda_usable and floor and version_tuple(driver) >= version_tuple(floor):
         return WARN, (
             f"driver {driver} is older than {minimum}, the minimum for CUDA {key}; it runs under "
-            f"minor-version compatibility (>= {floor}) but PTX JIT and newer APIs may fail"
+            f"minor-version compatibility (>= {floor}), without what needs the newer driver: JIT of PTX built by "
+            f"CUDA {key} (a GPU with no SASS in this build fails) and newer APIs (cudaErrorCallRequiresNewerDriver)"
         )
     return FAIL, f"driver {driver} is too old for torch built with CUDA {key}: minimum is {minimum}"
 
