@@ -99,21 +99,32 @@ def naive_figures(base: str, wheelhouses: dict[str, str]) -> dict[str, dict[str,
     return out
 
 
-def flavor_sizes(variants: tuple[str, ...] = ("cpu", "cuda130")) -> dict[str, dict[str, float]]:
-    """{variant: {devel_gb, runtime_gb, compile_cost_mb}} for each variant with both flavors built."""
+def flavor_sizes(variants: tuple[str, ...] = ("cpu", "cuda130", "cuda132")) -> dict[str, dict[str, float]]:
+    """{variant: {devel_gb, runtime_gb, compile_cost_mb, compiler_mb}} for each variant with both flavors built;
+    compiler_mb: the devel image's CUDA compiler layer (nvcc, CUDA 13 rows; 0 elsewhere)."""
     out = {}
     for variant in variants:
         devel, runtime = size(f"ptkit:{variant}"), size(f"ptkit:{variant}-runtime")
         if devel == devel and runtime == runtime:  # not NaN: both exist
             out[variant] = {"devel_gb": round(devel, 3), "runtime_gb": round(runtime, 3),
-                            "compile_cost_mb": round((devel - runtime) * 1e3, 1)}
+                            "compile_cost_mb": round((devel - runtime) * 1e3, 1),
+                            "compiler_mb": compiler_mb(f"ptkit:{variant}")}
     return out
+
+
+def compiler_mb(image: str) -> float:
+    """The size of the layers docker/Dockerfile's compiler-nvcc stage adds (its COPY into /opt/cuda/)."""
+    import docker
+
+    history = docker.from_env().api.history(image)
+    return round(sum(layer["Size"] for layer in history if " /opt/cuda/" in layer["CreatedBy"]) / 1e6, 1)
 
 
 def print_flavors(figures: dict[str, Any]) -> None:
     for variant, f in figures["flavors"].items():
         print(f"ptkit:{variant} flavors               : devel {f['devel_gb']:.3f} GB, "
-              f"runtime {f['runtime_gb']:.3f} GB, compile support {f['compile_cost_mb']:.0f} MB")
+              f"runtime {f['runtime_gb']:.3f} GB, compile support {f['compile_cost_mb']:.0f} MB, "
+              f"of which the CUDA compiler {f['compiler_mb']:.0f} MB")
     if "naive_cpu_image_gb" in figures:
         print(f"naive single-stage cpu image, g++   : {figures['naive_cpu_image_gb']:.3f} GB (no wheelhouse layer)")
     for variant, f in figures.get("naive", {}).items():
