@@ -12,6 +12,7 @@ from typing import Any
 
 from ..matrix import Variant
 from ..matrix_report.model import Loaded
+from ..toolchain import has_compiler
 from ..verify.archs import first_supporting, judge_arch
 from ..verify.catalog import GPUS
 from ..verify.facts import MIN_DRIVER, cuda_key, gpu_key, version_tuple
@@ -46,6 +47,7 @@ class Verdict:
     check: str = ""  # the command that builds and verifies that image
     reasons: list[str] = field(default_factory=list)
     full_driver: bool = False  # the driver meets this CUDA release's minimum, no minor-version compatibility
+    cuda_extensions: bool = False  # its devel image has nvcc (ptkit.toolchain): CUDA extensions build there
 
     @property
     def runs(self) -> bool:
@@ -81,6 +83,7 @@ def judge(variant: Variant, report: Loaded | None, gpu: Gpu, rows: list[str] | t
     source = str(found("run.source") or variant.source)
     check = f"ptkit check {variant.name}" + ("" if source == variant.source else f" --source {source}")
     verdict = Verdict(variant.name, str(found("environment.torch") or variant.torch), cuda, NO, source, check)
+    verdict.cuda_extensions = has_compiler(variant)
     if not cuda:
         verdict.tier = CPU_ONLY
         verdict.reasons.append("CPU-only build: runs on any host but never uses the GPU")
@@ -145,7 +148,8 @@ def render_text(verdicts: list[Verdict], gpu: Gpu) -> str:
     best = next((v for v in verdicts if v.tier in USES_GPU), None)
     unknown = [v.variant for v in verdicts if v.tier == UNKNOWN]
     lines = [f"ptkit select: {where}",
-             f"best: {best.variant} (torch {best.torch}, CUDA {best.cuda}): `{best.check}` builds it" if best else
+             f"best: {best.variant} (torch {best.torch}, CUDA {best.cuda}): `{best.check}` builds it"
+             + ("; its devel image builds CUDA extensions (nvcc)" if best.cuda_extensions else "") if best else
              f"best: none known; check these first: {', '.join(unknown)}" if unknown else
              "best: none of the variants can use this GPU", ""]
     rows = [["#", "variant", "torch", "CUDA", "runs", "why"]]

@@ -45,7 +45,13 @@ def verdict(report: Loaded) -> str:
 
 
 VERSION_COLUMNS = ("variant", "flavor", "result", "torch", "CUDA", "cuDNN", "NCCL", "compiled archs",
-                   "min driver", "image size", "compressed", "build time")
+                   "CUDA extensions", "min driver", "image size", "compressed", "build time")
+
+
+def cuda_extensions(report: Loaded) -> str:
+    """The verifier's compile:cuda-extension status: pass where the devel image built and loaded one."""
+    found = [c for c in report.get("checks") or [] if isinstance(c, dict) and c.get("name") == "compile:cuda-extension"]
+    return text(found[0].get("status")) if found else "-"
 
 
 def versions(reports: list[Loaded]) -> list[list[str]]:
@@ -56,7 +62,7 @@ def versions(reports: list[Loaded]) -> list[list[str]]:
         rows.append([
             r.variant, text(r.get("run.flavor")), verdict(r),
             text(r.get(env + "torch")), text(r.get(env + "cuda")), text(r.get(env + "cudnn")),
-            text(r.get(env + "nccl")), text(r.get(env + "build.arch_list")), text(min_driver(r)),
+            text(r.get(env + "nccl")), text(r.get(env + "build.arch_list")), cuda_extensions(r), text(min_driver(r)),
             size(r.get("image.size_bytes")), size(r.get("image.compressed_bytes")),
             duration(r.get("image.build_seconds")),
         ])
