@@ -10,8 +10,8 @@
 # whether this host reaches the row's index: when pip cannot get the wheels, nothing is built and one line says why
 # and which command to run instead (the row's other sources, from the matrix).
 # Environment: PTKIT_BASE_IMAGE (a base image instead of the local one), PTKIT_LOCK (another lock; "" resolves anew).
-# Exit: 0 both images built and verified; 1 a build or a verification failed; 2 usage (unknown variant, source or
-# option); 3 this host cannot get the row's wheels (nothing built; the line names the alternative).
+# Exit: 0 both images built and verified; 1 a step failed (host setup, a build, a verification); 2 usage (unknown
+# variant, source or option); 3 this host cannot get the row's wheels (nothing built; the line names the alternative).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 me=main.sh
@@ -60,13 +60,14 @@ wheels=.cache/wheelhouse/$image
 new=$([ -e "$wheels" ] || echo yes)
 errors=$(mktemp)
 trap 'rm -f "$errors"' EXIT
-echo "$me: $image: torch $torch, its wheels into $wheels (pip's HTTP cache makes a second run fast)" >&2
+echo "$me: $image: torch $torch: its wheels into $wheels (a CUDA row's are 3-4 GB; files already there are kept)" >&2
 if ! .venv/bin/ptkit wheelhouse "$variant" "$wheels" "${source_args[@]}" "${lock_args[@]}" 2>"$errors"; then
   [ -z "$new" ] || rm -rf "$wheels"  # leave nothing behind that this run made
   # pip's reason without its list of the versions it did find, nor ptkit's hint (main.sh names the alternative)
   reason=$(grep -v '^\s*$' "$errors" | tail -1 \
     | sed -E 's/^ptkit wheelhouse: error: //; s/ \(from versions:[^)]*\)?//; s/ \(try --use-variant-index[^)]*\)//')
-  echo "$me: cannot build $image here: this host's pip cannot get torch $torch (index $index): ${reason:-no reason given}; run instead: $instead" >&2
+  echo "$me: cannot build $image here: this host's pip cannot get torch $torch (index $index):" \
+    "${reason:-no reason given}; run instead: $instead" >&2
   exit 3
 fi
 cat "$errors" >&2
