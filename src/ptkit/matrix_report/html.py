@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from . import fleet as fleet_view
-from . import plots
+from . import gpu_verdicts, plots
 from .model import Loaded
 from .tables import STATUSES, VERSION_COLUMNS, check_matrix, counts, verdict, versions
 
@@ -71,6 +71,22 @@ def fleet_section(reports: list[Loaded]) -> str:
     return "<h2>Nodes</h2>" + _table(fleet_view.FLEET_COLUMNS, fleet_view.rows(nodes))
 
 
+def gpu_section(reports: list[Loaded]) -> str:
+    """The GPU verdict table, its cells coloured as checks are: native pass, PTX JIT warn, no fail."""
+    head, rows = gpu_verdicts.table(reports)
+    if not rows or len(head) < 3:
+        return ""
+    status = {gpu_verdicts.NATIVE: "pass", gpu_verdicts.JIT: "warn", gpu_verdicts.NO: "fail"}
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = []
+    for row in rows:
+        cells = "".join(f'<td class="cell {status[c.split(":")[0]]}">{escape(c)}</td>' for c in row[2:])
+        body.append(f"<tr><th>{escape(row[0])}</th><td>{escape(row[1])}</td>{cells}</tr>")
+    return (f"<h2>GPUs</h2><p>{escape(gpu_verdicts.LEGEND)}</p>"
+            f'<div class="scroll"><table id="gpus"><thead><tr>{th}</tr></thead><tbody>{"".join(body)}</tbody>'
+            "</table></div>")
+
+
 def render(reports: list[Loaded]) -> str:
     sources = ", ".join(escape(str(r.path)) for r in reports)
     parts = [
@@ -80,6 +96,7 @@ def render(reports: list[Loaded]) -> str:
         checks_section(reports),
         "<h2>Versions</h2>",
         _table(VERSION_COLUMNS, versions(reports), row_ids=True),
+        gpu_section(reports),
         "<h2>Benchmark</h2>",
         figure(plots.benchmark_svg(reports), "benchmark",
                "matmul TFLOP/s against matrix size per dtype; dashed: the datasheet peak where known",

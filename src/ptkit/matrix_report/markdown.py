@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import fleet as fleet_view
-from . import plots
+from . import gpu_verdicts, plots
 from .model import Loaded
 from .tables import VERSION_COLUMNS, check_matrix, counts, verdict, versions
 
@@ -45,6 +45,9 @@ def render(reports: list[Loaded], out: Path | None = None) -> tuple[str, dict[Pa
     lines = ["# ptkit matrix report", "", f"{len(reports)} report(s): " + ", ".join(str(r.path) for r in reports),
              "", "## Checks", "", *checks_table(reports), "", "## Versions", "",
              *table(VERSION_COLUMNS, versions(reports)), ""]
+    head, rows = gpu_verdicts.table(reports)
+    if rows and len(head) > 2:
+        lines += ["## GPUs", "", gpu_verdicts.LEGEND, "", *table(head, rows), ""]
     files = figures(reports, out)
     if files:
         lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})\n" for p in files]

@@ -103,6 +103,17 @@ def _by_capability(archs: list[Arch]) -> list[Arch]:
     return sorted(archs, key=lambda a: (a.capability, a.suffix))
 
 
+def classify(capability: str, arch_list: list[str]) -> tuple[str, Arch | None]:
+    """(PASS, the newest SASS that runs natively) or (WARN, the newest PTX the driver JIT-compiles) or (FAIL, None)."""
+    cap = parse_capability(capability)
+    archs = [a for a in (parse_arch(t) for t in arch_list) if a is not None]
+    native = _by_capability([a for a in archs if runs_natively(a, cap)])
+    if native:
+        return PASS, native[-1]
+    ptx = _by_capability([a for a in archs if jit_compiles(a, cap)])
+    return (WARN, ptx[-1]) if ptx else (FAIL, None)
+
+
 def judge_arch(capability: str, arch_list: list[str], cuda: str = "", supported_by: str = "") -> tuple[str, str]:
     """PASS when SASS runs natively, WARN when only PTX JIT serves the device, FAIL otherwise.
 
@@ -111,22 +122,38 @@ def judge_arch(capability: str, arch_list: list[str], cuda: str = "", supported_
     """
     cap = parse_capability(capability)
     sm = sm_name(cap)
-    archs = [a for a in (parse_arch(t) for t in arch_list) if a is not None]
-    native = _by_capability([a for a in archs if runs_natively(a, cap)])
-    if native:
-        best = native[-1]
+    status, best = classify(capability, arch_list)
+    if status == PASS and best is not None:
         if best.capability == cap:
             return PASS, f"{sm} runs its own SASS ({best.text}) natively"
         return PASS, (f"{sm} runs {best.text} SASS natively "
                       f"(same major {cap[0]}, {best.major}.{best.minor} <= {capability})")
-    ptx = _by_capability([a for a in archs if jit_compiles(a, cap)])
-    if ptx:
+    if status == WARN and best is not None:
         release = f"CUDA {cuda} or newer" if cuda else "the CUDA release torch was built with"
-        return WARN, (f"no SASS runs on {sm}: the driver JIT-compiles {ptx[-1].text} PTX, so each kernel's first "
+        return WARN, (f"no SASS runs on {sm}: the driver JIT-compiles {best.text} PTX, so each kernel's first "
                       f"launch compiles (slow), and only a driver that supports {release} can")
     listed = " ".join(arch_list) or "empty"
     instead = supported_by or f"an image compiled for {sm} (`ptkit select --capability {capability}` names one)"
-    return FAIL, f"no compiled arch runs on {sm} ({listed}): no same-major SASS, no PTX at or below it; use {instead}"
+    return FAIL, f"no compiled arch runs on {sm} ({listed}): {why_not(capability, arch_list)}; use {instead}"
+
+
+def why_not(capability: str, arch_list: list[str]) -> str:
+    """Why no arch of the list runs on the device, in a few words (for a FAIL)."""
+    cap = parse_capability(capability)
+    archs = [a for a in (parse_arch(t) for t in arch_list) if a is not None]
+    sass = _by_capability([a for a in archs if not a.ptx])
+    same_major = [a for a in sass if a.major == cap[0]]
+    if same_major and (cap in INTEGRATED or any(a.capability in INTEGRATED for a in same_major)):
+        return "integrated (Tegra) and discrete GPUs do not share SASS"
+    if same_major and all(a.suffix == "a" for a in same_major if a.capability <= cap):
+        lower = [a for a in same_major if a.capability <= cap]
+        if lower:
+            return f"{' '.join(a.text for a in lower)} is arch-specific: it runs on exactly its own device"
+    if same_major:
+        return f"its major's SASS ({' '.join(a.text for a in same_major)}) is for a later minor"
+    if archs and all(a.capability > cap for a in archs):
+        return f"below the lowest compiled arch {min(archs, key=lambda a: a.capability).text}"
+    return f"no {cap[0]}.x SASS and no PTX at or below {capability}"
 
 
 def read_arch_row(text: str) -> tuple[str, list[str]]:
