@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -148,3 +150,66 @@ def test_the_copied_verifier_runs_on_older_pythons(python, tmp_path):
     assert found["import:torch"]["detail"] == "torch is not installed (required)"
     assert found["drift"]["status"] == "skip"  # no manifest in a foreign image: said, not judged
     assert report["invocation"] == ["verify", "--json"]
+
+
+# --- restricted containers, as platforms run them, without Docker (issue 19) ------------------------------
+# A private mount namespace where /tmp and /var/tmp are read-only (docker run --read-only), then `setup` (as
+# root, inside it), then the verifier as a uid with no passwd entry and no HOME, USER or LOGNAME (OpenShift,
+# Kubernetes runAsUser), in / (not writable by that uid). tests/docker/test_container.py runs the real thing.
+READ_ONLY_TMP = "mount --bind -o ro /tmp /tmp && mount --bind -o ro /var/tmp /var/tmp || exit 99"
+AS_NOBODY = 'cd / && exec env -u USER -u LOGNAME -u HOME setpriv --reuid=54321 --regid=54321 --clear-groups "$@"'
+TMPFS_TMP = "mount -t tmpfs -o size=256m,mode=1777 tmpfs /tmp"  # docker run --tmpfs /tmp: the fix
+
+
+def restricted(setup: str, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    script = "; ".join(part for part in (READ_ONLY_TMP, setup, AS_NOBODY) if part)
+    start = time.monotonic()
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *PTKIT, *args],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, **(env or {})})
+    if proc.returncode == 99:
+        pytest.skip("cannot bind-mount read-only here: " + proc.stderr.strip())
+    return proc, time.monotonic() - start
+
+
+needs_namespaces = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("setpriv"),
+                                      reason="needs root, unshare and setpriv")
+
+
+@needs_namespaces
+def test_no_writable_temporary_folder_is_a_warning_with_the_fix_not_a_hang(torch):
+    """With no writable TMPDIR, /tmp, /var/tmp or working directory, a DataLoader worker waited out its 60 s
+    timeout (multiprocessing's socket goes there) and compile failed with FileNotFoundError."""
+    proc, seconds = restricted("", "verify", "--quick", "--json")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    got = checks_of(json.loads(proc.stdout))
+    assert got["tmp"]["status"] == "warn"
+    assert got["tmp"]["detail"].startswith("no writable temporary folder (No usable temporary directory found in ")
+    assert got["tmp"]["detail"].endswith("mount one (docker run --tmpfs /tmp) or set TMPDIR to a writable folder")
+    assert (got["dataloader"]["status"], got["dataloader"]["detail"]) == (
+        "skip", "not run: no writable temporary folder (see the tmp check)")
+    assert seconds < 50
+
+
+@needs_namespaces
+def test_with_the_fix_a_uid_without_passwd_entry_passes_everything_it_can(torch):
+    """The fix the warning names (a tmpfs on /tmp), and a uid getpass cannot name: compile passes."""
+    probe = subprocess.run(["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups", "sh", "-c",
+                            'exec "$0" -c pass', sys.executable], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:  # inductor starts sys.executable; a venv whose Python lives in /root (0700) fails
+        pytest.skip(f"another uid cannot start {sys.executable} here: {probe.stderr.strip()}")
+    proc, _ = restricted(TMPFS_TMP, "verify", "--json")
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    got = checks_of(json.loads(proc.stdout))
+    assert got["tmp"] == {**got["tmp"], "status": "pass", "detail": "temporary files go to /tmp (writable)"}
+    assert got["dataloader"]["status"] == "pass" and got["compile:cpu"]["status"] == "pass", got["compile:cpu"]
+    assert proc.returncode == 0, proc.stderr
+
+
+@needs_namespaces
+def test_a_tmpdir_that_cannot_be_written_is_named_with_where_files_go_instead(torch):
+    proc, _ = restricted(f"{TMPFS_TMP} && mkdir -m 555 /tmp/ro", "verify", "--quick", "--json",
+                         env={"TMPDIR": "/tmp/ro"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    tmp = checks_of(json.loads(proc.stdout))["tmp"]
+    assert (tmp["status"], tmp["detail"]) == ("warn", "TMPDIR=/tmp/ro is not a writable folder: temporary files go "
+                                                      "to /tmp instead; point TMPDIR at a writable folder or unset it")

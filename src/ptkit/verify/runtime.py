@@ -1,8 +1,10 @@
-"""The process's runtime: threads against usable CPUs, /dev/shm, DataLoader worker processes."""
+"""The process's runtime: threads against usable CPUs, a writable temporary folder, /dev/shm, DataLoader
+worker processes."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Any
 
 from .cpus import read_cpus
@@ -31,6 +33,29 @@ def check_threads(report: Report, torch: Any) -> int:
     else:
         report.add("threads", PASS, f"torch uses {threads} thread(s) on {cpus.describe()}")
     return threads
+
+
+TMP_FIX = "mount one (docker run --tmpfs /tmp) or set TMPDIR to a writable folder"
+
+
+def check_tmp(report: Report) -> str | None:
+    """The temporary folder Python picks (TMPDIR, then /tmp, /var/tmp, /usr/tmp, the working directory:
+    the first writable one). A read-only root file system (docker run --read-only) leaves none, and then
+    DataLoader workers (multiprocessing's socket for passing tensors), torch.compile and C++ extension
+    builds cannot work: returns that reason, for those checks to be a SKIP instead of a failure or a hang."""
+    wanted = os.environ.get("TMPDIR")
+    try:
+        found = tempfile.gettempdir()
+    except FileNotFoundError as exc:  # tempfile's own words list every folder it tried
+        report.add("tmp", WARN, f"no writable temporary folder ({exc.strerror or exc}): DataLoader workers, "
+                   f"torch.compile and C++ extensions need one; {TMP_FIX}")
+        return "no writable temporary folder"
+    if wanted and os.path.realpath(wanted) != os.path.realpath(found):
+        report.add("tmp", WARN, f"TMPDIR={wanted} is not a writable folder: temporary files go to {found} instead; "
+                   "point TMPDIR at a writable folder or unset it")
+    else:
+        report.add("tmp", PASS, f"temporary files go to {found} (writable)")
+    return None
 
 
 def check_shm(report: Report) -> None:

@@ -23,6 +23,7 @@ class Run:
     torch: Any = None
     cuda_devices: list[str] = field(default_factory=list)
     threads: int | None = None  # torch's thread count, once check_threads has read it
+    no_tmp: str | None = None  # why nothing can write temporary files here (check_tmp), None when something can
 
     @property
     def devices(self) -> list[str]:
@@ -42,6 +43,22 @@ def _expect_cuda_version(run: Run) -> None:
 def _cuda(run: Run) -> None:
     run.cuda_devices = gpu.check_cuda(run.report, run.torch, run.args.expect_cuda,
                                       getattr(run.args, "arch_row", []))
+
+
+def _tmp(run: Run) -> None:
+    run.no_tmp = runtime.check_tmp(run.report)
+
+
+def needs_tmp(name: str, step: Callable[[Run], None]) -> Callable[[Run], None]:
+    """A step that writes temporary files: without a writable folder it is a SKIP saying so, at once,
+    instead of a failure deep inside torch (or a DataLoader worker waiting out its timeout)."""
+    def gated(run: Run) -> None:
+        if run.no_tmp:
+            run.report.add(name, SKIP, f"not run: {run.no_tmp} (see the tmp check)")
+        else:
+            step(run)
+
+    return gated
 
 
 def _threads(run: Run) -> None:
@@ -74,11 +91,14 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
     ("numerics", lambda run: numerics.check_numerics(run.report, run.torch, run.devices)),
     ("autograd", lambda run: numerics.check_autograd(run.report, run.torch, run.selected)),
     ("shm", lambda run: runtime.check_shm(run.report)),
-    ("dataloader", lambda run: runtime.check_dataloader(run.report)),
+    ("tmp", _tmp),
+    ("dataloader", needs_tmp("dataloader", lambda run: runtime.check_dataloader(run.report))),
     ("threads", _threads),
     ("smoke", lambda run: smoke.check_smoke(run.report, run.torch, run.devices, run.args.quick)),
-    ("compile", lambda run: compile_check.check_compile(run.report, run.torch, run.devices, run.args.quick)),
-    ("extension", lambda run: extension.check_extensions(run.report, run.torch, run.devices, run.args.quick)),
+    ("compile", needs_tmp("compile", lambda run: compile_check.check_compile(run.report, run.torch, run.devices,
+                                                                             run.args.quick))),
+    ("extension", needs_tmp("extension", lambda run: extension.check_extensions(run.report, run.torch, run.devices,
+                                                                                run.args.quick))),
     ("tutorial", _tutorial),
     ("benchmark", _benchmark),
 ]
