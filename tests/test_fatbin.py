@@ -132,3 +132,15 @@ def test_without_cuobjdump_the_step_says_so_and_passes_the_rows(tmp_path, monkey
     argv = fatbin_image.verify_args(engine, "ptkit:x")
     assert "--fatbin" not in argv and "--arch-row" in argv
     assert capsys.readouterr().err.startswith("ptkit: no fatbin listing for ptkit:x: cuobjdump could not run")
+
+
+@needs_cuobjdump
+def test_the_module_prints_the_verifier_arguments_for_a_site(tmp_path, capsys):
+    (tmp_path / "torch" / "lib").mkdir(parents=True)
+    (tmp_path / "torch" / "lib" / "libtorch_cuda.so").write_bytes((DATA / "plain.fatbin").read_bytes())
+    assert fatbin.main([str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == ["--fatbin", "libtorch_cuda.so=sm_80:1,sm_90:1,sm_120:1,compute_90:1"]
+
+
+def test_the_module_refuses_a_bad_command_line_in_one_line(capsys):
+    assert fatbin.main(["--list"]) == 2 and capsys.readouterr().err.count("\n") == 1

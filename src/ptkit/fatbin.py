@@ -83,3 +83,31 @@ def list_library(library: Path, cuobjdump: Path | None = None, timeout: float = 
 def list_site(site: Path, cuobjdump: Path | None = None) -> dict[str, dict[str, int]]:
     """{library file name: listing} for each of LIBRARIES present under `site` (site-packages)."""
     return {Path(rel).name: list_library(site / rel, cuobjdump) for rel in LIBRARIES if (site / rel).is_file()}
+
+
+def main(argv: list[str]) -> int:
+    """`python -m ptkit.fatbin [SITE_PACKAGES]`: the verifier's --fatbin arguments (one token a line) for the
+    torch this Python imports, or the site-packages given; exit 1 with one line when they cannot be read."""
+    from importlib.util import find_spec
+
+    from .verify.fatbin_check import to_argument
+
+    if len(argv) > 1 or (argv and argv[0].startswith("-")):
+        print("usage: python -m ptkit.fatbin [SITE_PACKAGES]", file=sys.stderr)
+        return 2
+    spec = None if argv else find_spec("torch")
+    site = Path(argv[0]) if argv else Path(spec.origin).parents[1] if spec and spec.origin else None
+    if site is None:
+        print("ptkit.fatbin: no torch here: give the site-packages folder", file=sys.stderr)
+        return 1
+    try:
+        listings = list_site(site)
+    except FatbinError as exc:
+        print(f"ptkit.fatbin: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(token for lib, counts in listings.items() for token in ("--fatbin", to_argument(lib, counts))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
