@@ -96,6 +96,16 @@ def test_a_small_dev_shm_warns(torch):
     assert checks_of(report)["dataloader"]["status"] == "pass"
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare for a tmpfs")
+def test_a_read_only_dev_shm_fails_the_dataloader_with_the_fix_and_no_traceback(torch):
+    mount = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs -o size=1m,ro tmpfs /dev/shm && exec "$@"', "sh"]
+    proc = subprocess.run([*mount, *VERIFY_JSON], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    loader = checks_of(json.loads(proc.stdout))["dataloader"]
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert loader["status"] == "fail" and loader["detail"].endswith(
+        "(/dev/shm is read-only or missing; give the container a writable one (docker run --shm-size=1g))")
+
+
 def make_hierarchy(tmp_path: Path, levels: dict[str, str], filename: str) -> Path:
     mount = tmp_path / "cg"
     for rel, content in levels.items():

@@ -154,12 +154,10 @@ def unsupported(torch: Any) -> str | None:
 
 # --- the checks ------------------------------------------------------------------------------
 
-# Judges a compile that raised: (status, detail).
-Failure = Callable[[BaseException], "tuple[str, str]"]
-
-
-def run_compile(report: Report, name: str, body: Callable[[], tuple[str, str]], failure: Failure) -> str:
-    """One compile check: run body; when it raises, `failure` judges the exception. Returns the status."""
+def run_compile(report: Report, name: str, body: Callable[[], tuple[str, str]],
+                failure: Callable[[BaseException], tuple[str, str]]) -> str:
+    """One compile check: run body; when it raises, `failure` judges the exception (status, detail).
+    Returns the status."""
     start = time.perf_counter()
     try:
         status, detail = body()

@@ -3,8 +3,12 @@ worker processes."""
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .cpus import read_cpus
@@ -84,19 +88,42 @@ class SquaresDataset:
         return torch.full((16,), float(i * i))
 
 
+@contextmanager
+def unraisable_kept() -> Iterator[list[Any]]:
+    """Exceptions raised in __del__ while the block runs (and at its garbage collection), kept instead of
+    printed: a DataLoader iterator that failed to start raises AttributeError from its __del__, a traceback
+    on stderr (torch 2.13) though the failure itself is already this check's result."""
+    kept: list[Any] = []
+    saved = sys.unraisablehook
+    sys.unraisablehook = kept.append
+    try:
+        yield kept
+    finally:
+        gc.collect()
+        sys.unraisablehook = saved
+
+
+def shm_cause() -> str:
+    if not os.access("/dev/shm", os.W_OK):
+        return "/dev/shm is read-only or missing; give the container a writable one (docker run --shm-size=1g)"
+    return "workers share tensors through /dev/shm: is it full? (docker run --shm-size=8g or --ipc=host)"
+
+
+def iterate(report_result: Callable[[str, str], None], expected: float) -> None:
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(SquaresDataset(), batch_size=DATALOADER_BATCH, num_workers=DATALOADER_WORKERS, timeout=60)
+    try:
+        total = sum(float(batch[:, 0].sum()) for batch in loader)
+    except (OSError, RuntimeError) as exc:
+        report_result(FAIL, f"{describe(exc)} ({shm_cause()})")
+        return
+    report_result(PASS if total == expected else FAIL,
+                  f"{DATALOADER_WORKERS} worker process(es) iterated {DATALOADER_SAMPLES} samples "
+                  f"(checksum {total:.0f}, expected {expected:.0f})")
+
+
 def check_dataloader(report: Report) -> None:
     """Worker processes and the shared memory they pass tensors through: the smallest load that uses both."""
-    with report.timed("dataloader") as result:
-        from torch.utils.data import DataLoader
-
-        loader = DataLoader(SquaresDataset(), batch_size=DATALOADER_BATCH, num_workers=DATALOADER_WORKERS,
-                            timeout=60)
-        expected = float(sum(i * i for i in range(DATALOADER_SAMPLES)))
-        try:
-            total = sum(float(batch[:, 0].sum()) for batch in loader)
-        except (OSError, RuntimeError) as exc:
-            result(FAIL, f"{describe(exc)} (workers share tensors through /dev/shm: is it full or read-only?)")
-            return
-        status = PASS if total == expected else FAIL
-        result(status, f"{DATALOADER_WORKERS} worker process(es) iterated {DATALOADER_SAMPLES} samples "
-                       f"(checksum {total:.0f}, expected {expected:.0f})")
+    with report.timed("dataloader") as result, unraisable_kept():
+        iterate(result, float(sum(i * i for i in range(DATALOADER_SAMPLES))))
