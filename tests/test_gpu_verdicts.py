@@ -82,3 +82,14 @@ def test_the_markdown_report_and_the_readme_show_the_table():
     assert f"## GPUs\n\n{gpu_verdicts.LEGEND}\n\n{section}" in text
     readme = (ROOT / "README.md").read_text()
     assert section in readme, "README out of date: paste the GPUs table of `ptkit report docs/evidence/matrix --md`"
+
+
+def test_the_html_report_colours_the_verdicts():
+    from ptkit.matrix_report import html
+
+    page = html.render(reports())
+    section = page[page.index('<table id="gpus">'):]
+    section = section[:section.index("</table>")]
+    assert '<td class="cell pass">native: sm_86 SASS</td>' in section  # an Ada GPU on every CUDA row
+    assert '<td class="cell fail">no: below the lowest compiled arch sm_70</td>' in section  # Pascal on cu128
+    assert section.count("<tr>") == len(gpu_verdicts.groups()) + 1
