@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
+import time
 
 import pytest
 
@@ -129,3 +130,40 @@ def test_a_signal_during_verify_image_leaves_no_container(api, image_under_test,
     assert says in err.strip().splitlines()[-1], err
     assert "Traceback" not in err
     assert not container_ids(api, label="ptkit.role=verify")
+
+
+# As platforms run containers (issue 19): a read-only root file system, a uid with no passwd entry (OpenShift,
+# Kubernetes runAsUser), a CPU quota, a small /dev/shm and no network. Each restriction gets a verdict that names
+# its cause and fix, quickly, with no traceback; what cannot run there is a WARN or SKIP, not a time-out.
+RESTRICTED = {"read_only": True, "user": "12345:12345", "shm_size": "1m", "network_mode": "none",
+              "nano_cpus": 500_000_000, "environment": {"HOME": "/nonexistent"}}
+
+
+def test_a_restricted_platform_gets_verdicts_that_name_each_fix(container):
+    start = time.monotonic()
+    run = container.run(["verify", "--json", "--quick"], **RESTRICTED)
+    seconds = time.monotonic() - start
+    assert "Traceback" not in run.stderr, run.stderr
+    report = json.loads(run.stdout)
+    got = checks_by_name(report)
+    assert run.exit_code == 0 and report["ok"] is True, run.stdout + run.stderr
+    assert got["tmp"]["status"] == "warn" and "docker run --tmpfs /tmp" in got["tmp"]["detail"]
+    assert got["dataloader"] == {**got["dataloader"], "status": "skip",
+                                 "detail": "not run: no writable temporary folder (see the tmp check)"}
+    assert got["shm"]["status"] == "warn" and got["shm"]["detail"].startswith("/dev/shm is 1 MiB (< 1 GiB)")
+    assert report["environment"]["cpus"]["quota"] == 0.5
+    assert seconds < 180
+
+
+def test_a_restricted_platform_with_a_tmpfs_on_tmp_passes(container):
+    """The fix the tmp warning names: compile (devel flavor) and a DataLoader worker work as uid 12345."""
+    run = container.run(["verify", "--json"], tmpfs={"/tmp": "rw,size=512m,mode=1777"}, **RESTRICTED)
+    assert "Traceback" not in run.stderr, run.stderr
+    report = json.loads(run.stdout)
+    got = checks_by_name(report)
+    assert run.exit_code == 0 and report["ok"] is True, run.stdout + run.stderr
+    assert got["tmp"]["status"] == "pass" and got["dataloader"]["status"] == "pass"
+    if "compile:cpu" in got:  # the devel flavor; the runtime flavor's compile is a SKIP that says so
+        assert got["compile:cpu"]["status"] == "pass", got["compile:cpu"]
+    else:
+        assert got["compile"]["status"] == "skip", got["compile"]
