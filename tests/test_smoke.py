@@ -77,3 +77,17 @@ def test_svd_check_passes_naming_both_errors_and_fails_a_wrong_decomposition(tor
     smoke.check_svd(report, torch, "cpu")
     assert report.checks[0].status == FAIL
     assert report.checks[0].detail.startswith("U diag(S) Vh != A: float32 error 1.0e-04 > 1e-05; float64 error 1.0e-04")
+
+
+def test_a_torch_without_the_private_cudnn_module_is_a_skip_not_a_fail():
+    """torch._C._cudnn is private (issue 23: a check that cannot tell is a SKIP): a CUDA torch whose
+    cuDNN loads but that no longer exposes it must not FAIL the environment."""
+    from types import SimpleNamespace
+
+    cudnn_loads = SimpleNamespace(is_available=lambda: True)
+    stand_in = SimpleNamespace(__version__="2.99.0", version=SimpleNamespace(cuda="13.0"),
+                               backends=SimpleNamespace(cudnn=cudnn_loads), _C=SimpleNamespace())
+    report = Report()
+    smoke.check_cudnn(report, stand_in)
+    assert [(c.status, c.detail) for c in report.checks] == [
+        (SKIP, "torch 2.99.0 does not expose cuDNN's compile-time version (torch._C._cudnn)")]

@@ -154,8 +154,12 @@ def check_cudnn(report: Report, torch: Any) -> None:
         if not torch.backends.cudnn.is_available():
             result(FAIL, "torch cannot load cuDNN")
             return
-        compiled = dotted(torch._C._cudnn.getCompileVersion())
-        loaded = dotted(torch._C._cudnn.getRuntimeVersion())
+        cudnn = getattr(torch._C, "_cudnn", None)  # private: a torch that moves it cannot tell, a SKIP
+        if not (hasattr(cudnn, "getCompileVersion") and hasattr(cudnn, "getRuntimeVersion")):
+            result(SKIP, f"torch {torch.__version__} does not expose cuDNN's compile-time version (torch._C._cudnn)")
+            return
+        compiled = dotted(cudnn.getCompileVersion())
+        loaded = dotted(cudnn.getRuntimeVersion())
         if loaded != compiled:
             result(WARN if loaded.split(".")[0] == compiled.split(".")[0] else FAIL,
                    f"cuDNN {loaded} loaded, torch was compiled with {compiled}")
