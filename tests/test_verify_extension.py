@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 import types
 
 import pytest
@@ -84,14 +85,16 @@ def test_no_nvcc_or_a_cpu_torch_is_a_skip_naming_why(tmp_path, monkeypatch):
 
 def test_a_cpp_extension_builds_loads_and_matches_eager(monkeypatch, tmp_path):
     monkeypatch.setenv("PTKIT_FLAVOR", "devel")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the check's build dir goes here; it must be removed after
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the check's build dir goes here; removed after
     report = Report()
     extension.timed_build(report, extension.CPP, lambda tmp: extension.cpp_body(torch, tmp))
     status, detail = checks(report)[extension.CPP]
     assert status == PASS, detail
     assert "built in" in detail and "= eager on cpu" in detail
-    assert torch.ops.ptkit_cpp_ext.axpb(torch.tensor([1.0, 2.0]), 3.0, 1.0).tolist() == [4.0, 7.0]
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path) == []  # the check's build dir is gone
+    module, _ = extension.build(torch, str(tmp_path), "cpp", "ptkit_again", {"op.cpp": extension.CPP_OP},
+                                dict(os.environ))  # built and loaded again in the same process: no clash
+    assert module.axpb(torch.tensor([1.0, 2.0]), 3.0, 1.0).tolist() == [4.0, 7.0]
 
 
 def test_a_failing_build_is_a_fail_with_the_compilers_line(tmp_path):

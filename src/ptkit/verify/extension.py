@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from typing import Any
 
 from .results import FAIL, PASS, SKIP, Report
@@ -45,7 +46,7 @@ NO_NVCC = ("no nvcc: CUDA_HOME unset and none on PATH or in /usr/local/cuda (ptk
 CPP_OP = """#include <ATen/core/Tensor.h>
 #include <torch/library.h>
 at::Tensor axpb(const at::Tensor& x, double a, double b) { return x.mul(a).add(b); }
-TORCH_LIBRARY(ptkit_cpp_ext, m) { m.def("axpb", axpb); }
+TORCH_LIBRARY(NAMESPACE, m) { m.def("axpb", axpb); }
 """
 CUDA_KERNEL = """#include <cuda_runtime.h>
 __global__ void axpb_kernel(const float* x, float* y, float a, float b, long n) {
@@ -68,7 +69,7 @@ at::Tensor axpb(const at::Tensor& x, double a, double b) {
   TORCH_CHECK(err == nullptr, err);
   return y;
 }
-TORCH_LIBRARY(ptkit_cuda_ext, m) { m.def("axpb", axpb); }
+TORCH_LIBRARY(NAMESPACE, m) { m.def("axpb", axpb); }
 """
 SETUP = """import sys
 from setuptools import setup
@@ -136,10 +137,11 @@ def find_nvcc(torch: Any) -> str | None:
 # --- building --------------------------------------------------------------------------------
 
 def build(torch: Any, tmp: str, kind: str, name: str, files: dict[str, str], env: dict[str, str]) -> tuple[Any, str]:
-    """Write the sources, build them in a subprocess with setuptools, load the library: (torch.ops.NAME, log)."""
+    """Write the sources, build them in a subprocess with setuptools, load the library: (torch.ops.NAME_x, log)."""
+    name = f"{name}_{uuid.uuid4().hex[:12]}"  # a namespace registered twice aborts the process: one per build
     for file, text in files.items():
         with open(os.path.join(tmp, file), "w") as fh:
-            fh.write(text)
+            fh.write(text.replace("NAMESPACE", name))
     with open(os.path.join(tmp, "setup.py"), "w") as fh:
         fh.write(SETUP)
     proc = subprocess.run([sys.executable, "setup.py", kind, name, ",".join(files)], cwd=tmp, env=env,
