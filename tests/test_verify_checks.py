@@ -157,3 +157,22 @@ def test_expected_cuda_version_compares_major_minor(torch, monkeypatch):
     monkeypatch.setattr(torch.version, "cuda", "13.0")
     report = verify("--expect-cuda-version", "13.0")
     assert by_name(report)["expect-cuda-version"].status == PASS
+
+
+def test_fp32_numerics_hold_after_a_package_used_torchs_per_backend_precision_api(torch):
+    """torch >= 2.9 refuses get_float32_matmul_precision once the per-backend API was used (a package may do
+    so at import): the check switches precision the new way instead of failing with that RuntimeError."""
+    matmul = getattr(torch.backends.cuda, "matmul", None)
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip(f"torch {torch.__version__} has no per-backend fp32_precision")
+    saved = (matmul.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision)
+    matmul.fp32_precision = "tf32"  # as a package might, leaving the CPU backend at its default
+    try:
+        with pytest.raises(RuntimeError):
+            torch.get_float32_matmul_precision()  # the state this test is about
+        report = Report()
+        numerics.check_matmul(report, torch, "cpu", "fp32")
+        assert report.checks[0].status == PASS, report.checks[0].detail
+        assert matmul.fp32_precision == "tf32"  # the package's setting is given back
+    finally:
+        matmul.fp32_precision, torch.backends.mkldnn.matmul.fp32_precision = saved

@@ -25,6 +25,21 @@ def _tf32_switchable(torch: Any) -> bool:
 
 
 @contextmanager
+def backend_precision(torch: Any, name: str) -> Iterator[None]:
+    """torch >= 2.9's per-backend switch (torch.backends.{cuda,mkldnn}.matmul.fp32_precision, 'ieee' or
+    'tf32': https://docs.pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices)."""
+    switches = [torch.backends.cuda.matmul, torch.backends.mkldnn.matmul]
+    saved = [s.fp32_precision for s in switches]
+    for switch in switches:
+        switch.fp32_precision = "tf32" if name == "tf32" else "ieee"
+    try:
+        yield
+    finally:
+        for switch, value in zip(switches, saved):  # noqa: B905 - Python 3.8 has no strict=
+            switch.fp32_precision = value
+
+
+@contextmanager
 def matmul_precision(torch: Any, name: str) -> Iterator[None]:
     """fp32 means true fp32 (TF32 off); tf32 turns tensor-core fp32 on for the block only.
 
@@ -32,7 +47,12 @@ def matmul_precision(torch: Any, name: str) -> Iterator[None]:
     older torch has no TF32 at all, so its fp32 is always true fp32.
     """
     if hasattr(torch, "set_float32_matmul_precision"):
-        saved = torch.get_float32_matmul_precision()
+        try:
+            saved = torch.get_float32_matmul_precision()
+        except RuntimeError:  # torch >= 2.9 once something used the per-backend API: refuses to mix them
+            with backend_precision(torch, name):
+                yield
+            return
         torch.set_float32_matmul_precision("high" if name == "tf32" else "highest")
         try:
             yield
