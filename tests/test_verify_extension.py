@@ -119,3 +119,12 @@ def test_the_cuda_extension_is_built_by_nvcc_for_two_archs():
 
 def test_main_says_its_usage():
     assert extension.main(["nonsense"]) == 2
+
+
+def test_a_foreign_image_without_a_compiler_skips_saying_so(monkeypatch, tmp_path):
+    monkeypatch.delenv("PTKIT_FLAVOR", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no c++, no g++
+    report = Report()
+    extension.check_extensions(report, torch, ["cpu"], quick=False)
+    assert {name: status for name, (status, _) in checks(report).items()} == {extension.CPP: SKIP, extension.CUDA: SKIP}
+    assert "no C++ compiler" in checks(report)[extension.CPP][1]

@@ -232,7 +232,10 @@ def cuda_skip(torch: Any) -> tuple[str, str] | tuple[None, str]:
 
 def check_extensions(report: Report, torch: Any, devices: list[str], quick: bool) -> None:
     """compile:cpp-extension, then compile:cuda-extension (devices: 'cpu', 'cuda:0', ...)."""
-    skip = QUICK_SKIP if quick else RUNTIME_SKIP if os.environ.get("PTKIT_FLAVOR") == "runtime" else None
+    flavor = os.environ.get("PTKIT_FLAVOR")
+    skip = QUICK_SKIP if quick else RUNTIME_SKIP if flavor == "runtime" else None
+    if not skip and flavor != "devel" and not (shutil.which("c++") or shutil.which("g++")):
+        skip = "no C++ compiler (c++, g++) on PATH: this image cannot build extensions (a runtime image?)"
     if skip:
         report.add(CPP, SKIP, skip)
         report.add(CUDA, SKIP, skip)
