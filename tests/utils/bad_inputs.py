@@ -99,6 +99,23 @@ ROWS: tuple[BadInput, ...] = (
     BadInput("bench --min-time nan", "got 'nan'", 2),
     BadInput("bench --device cpu --dtype fp32 --size 200000", "the benchmark failed on cpu: RuntimeError", 1,
              why="a size that runs out of memory"),
+    BadInput("verify --distributed --collective-timeout nan", "argument --collective-timeout: expected a positive "
+             "number of seconds, got 'nan'", 2, why="was a Python error mid-run"),
+    BadInput("verify --distributed --collective-timeout 1e309", "got '1e309'", 2, why="overflows to infinity"),
+    BadInput("verify --distributed --collective-timeout 0", "got '0'", 2),
+    BadInput("verify --distributed --bandwidth-iters 0", "argument --bandwidth-iters: expected a whole number of at "
+             "least 1, got '0'", 2, why="was a 'peer lost' for a healthy rank"),
+    BadInput("verify --distributed --bandwidth-iters -2", "got '-2'", 2),
+    BadInput("verify --distributed --bandwidth-sizes 1K,-4", "argument --bandwidth-sizes: expected sizes of at least "
+             "1 byte", 2),
+    BadInput("verify --distributed --bandwidth-sizes {empty}", "got ''", 2),
+    BadInput("verify --distributed", "not launched by torchrun (missing RANK", 2, why="outside torchrun"),
+    BadInput("bench --min-time inf", "got 'inf'", 2),
+    BadInput("bench --min-time 0", "got '0'", 2),
+    BadInput("bench --size 1e3", "argument --size: expected a whole number of at least 1, got '1e3'", 2),
+    BadInput("bench --device cpu --dtype fp32 --size 64 --min-time 0.01 --report {dir}",
+             "could not write the report to", 1, why="a folder: refused, the figures still printed"),
+    BadInput("verify --quick --report {file}/r.json", "a part of the path is not a folder", 1),
     BadInput(f"build {CPU} --wheelhouse {{wheels}}", "no Docker daemon answers at unix:///nonexistent/docker.sock",
              1, why="DOCKER_HOST pointing nowhere", env=(("DOCKER_HOST", "unix:///nonexistent/docker.sock"),)),
     BadInput(f"build {CPU} --index-url file:///nonexistent", "permission denied on the Docker socket", 1,
