@@ -175,9 +175,12 @@ def test_cause_of_picks_the_compiler_line():
 def test_private_caches_restore_the_environment(monkeypatch):
     monkeypatch.setenv("TRITON_CACHE_DIR", "/keep/me")
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("TRITON_HOME", raising=False)
     with compile_check.private_caches() as tmp:
         assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == tmp and Path(tmp).is_dir()
+        assert os.environ["TRITON_HOME"] == tmp  # not ~: a uid without HOME or passwd entry has none
     assert os.environ["TRITON_CACHE_DIR"] == "/keep/me" and "TORCHINDUCTOR_CACHE_DIR" not in os.environ
+    assert "TRITON_HOME" not in os.environ
     assert not Path(tmp).exists()
 
 

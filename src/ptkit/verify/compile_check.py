@@ -71,13 +71,16 @@ def user_name() -> str:
 @contextmanager
 def private_caches() -> Iterator[str]:
     """Inductor's and Triton's caches in a temp dir for the check, removed afterwards."""
-    keys = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")
+    keys = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "TRITON_HOME")
     saved = {k: os.environ.get(k) for k in keys}
     default_dir = os.path.join(tempfile.gettempdir(), "torchinductor_" + user_name())
     leave_default = os.path.isdir(default_dir)
     tmp = tempfile.mkdtemp(prefix="ptkit-compile-")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tmp
     os.environ["TRITON_CACHE_DIR"] = os.path.join(tmp, "triton")
+    # Triton's other folders (dumps, overrides) live under TRITON_HOME, else ~: with no HOME and no passwd
+    # entry (docker run --user 12345), ~ stays a literal "~" relative to a read-only working directory.
+    os.environ["TRITON_HOME"] = tmp
     try:
         with precompiled_headers_in(tmp):
             yield tmp
