@@ -1,7 +1,7 @@
 """`verify` and `bench`: their arguments, the argv the host passes on, and what each prints.
 
-Exit codes: 0 every check passed (warnings allowed), 1 a check failed or the report could not be
-written, 2 usage error, 130 interrupted. A failure also prints one line on stderr saying what failed.
+Exit codes: 0 every check passed (warnings allowed), 1 a check failed, the results could not be printed
+(a closed stdout) or the report could not be written, 2 usage error, 130 interrupted. A failure also prints one line on stderr saying what failed.
 """
 
 from __future__ import annotations
