@@ -22,7 +22,6 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "src"))
 from ptkit import matrix  # noqa: E402 - stdlib-only loader of the data file
-from ptkit.cluster.multinode import distributed_session  # noqa: E402 - stdlib-only until it runs
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -64,7 +63,15 @@ def _install_cpu_torch(session: nox.Session) -> None:
     session.install(f"torch=={cpu.torch}" if cpu else "torch")
 
 
-nox.session(name="distributed", tags=["cluster"])(distributed_session)
+@nox.session(name="distributed", tags=["cluster"])
+def distributed(session: nox.Session) -> None:
+    """torchrun across N containers: `nox -s distributed -- VARIANT [--nodes N] [build options]` (`ptkit distributed`)
+
+    Build options (--wheelhouse, --base-image, ...) build the devel image with them; without any, the image built
+    from this commit (e.g. by scripts/main.sh) is used as it is, else built as `ptkit build` would.
+    """
+    session.install("-e", ".[host]")
+    session.run("ptkit", "distributed", *session.posargs)
 
 
 @nox.session(name="matrix")

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptkit import matrix, render
+from ptkit import images, matrix
 from ptkit.cli import OneLineParser
 from ptkit.errors import PtkitError
 from ptkit.inputs import PYPI_SIMPLE
@@ -145,7 +145,7 @@ def run(variant: matrix.Variant, base_image: str, reports: Path) -> dict[str, ob
     code = proc.wait()
     row: dict[str, object] = {"image": variant.image_name, "command": shlex.join(cmd), "exit": code,
                               "seconds": round(time.monotonic() - clock, 1), "last_line": last}
-    for flavor in render.FLAVORS:
+    for flavor in images.FLAVORS:
         row[flavor] = collect(variant.image_name, flavor, start, reports)
     prune(variant)
     return row

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from ptkit.images import DEFAULT_FLAVOR, FLAVORS
 from ptkit.matrix_report.model import DASH, Loaded, load, text
 from ptkit.matrix_report.tables import duration, size
-from ptkit.render import DEFAULT_FLAVOR, FLAVORS
 
 UNREACHABLE = 3  # scripts/main.sh's exit when this host's pip cannot get the row's wheels (nothing built)
 
@@ -25,7 +25,7 @@ def flavor_cell(built: object) -> str:
 
 
 def report_name(image: str, flavor: str) -> str:
-    """ptkit check's file name (pipeline.report_path): IMAGE.json for devel, IMAGE-runtime.json."""
+    """ptkit check's file name (images.Image.report_path): IMAGE.json for devel, IMAGE-runtime.json."""
     return f"{image}.json" if flavor == DEFAULT_FLAVOR else f"{image}-{flavor}.json"
 
 

@@ -11,7 +11,6 @@ in the timestamps the classic builder writes into them. Exit 0 when the fingerpr
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import sys
 import tarfile
@@ -22,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ptkit import build, docker_api, matrix, provenance, render  # noqa: E402
+from ptkit import build, docker_api, images, matrix, provenance, render  # noqa: E402
 from ptkit.cli import OneLineParser  # noqa: E402
 from ptkit.inputs import BuildInputs  # noqa: E402
 from ptkit.repro import fingerprint  # noqa: E402
@@ -35,11 +34,13 @@ def build_twice(api: Any, args: argparse.Namespace) -> tuple[str, str]:
     created = provenance.commit_time(ROOT)
     if created is None:
         raise SystemExit("reproducibility: not a git checkout: no commit time to build from")
-    plan = render.plan(variant, inputs, render.Provenance("benchmark", created), flavor=args.flavor)
+    prov = images.Provenance("benchmark", created)
+    image = images.Image(variant, prov, args.flavor, base_image=args.base_image or "")
+    plan = render.plan(image, inputs)
     refs = []
     for run in ("a", "b"):
         ref = f"ptkit-repro/{variant.name}:{run}"
-        build.build_variant(api, dataclasses.replace(plan, tags=[ref]), inputs, m.path.read_bytes())
+        build.build_variant(api, plan, inputs, m.path.read_bytes(), tags=[ref])
         refs.append(ref)
     return refs[0], refs[1]
 
@@ -111,7 +112,7 @@ def compare_layers(api: Any, a: str, b: str) -> None:
 def main() -> int:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="cpu")
-    parser.add_argument("--flavor", default=render.DEFAULT_FLAVOR)
+    parser.add_argument("--flavor", default=images.DEFAULT_FLAVOR)
     parser.add_argument("--base-image", default="ptkit/base:bookworm")
     parser.add_argument("--wheelhouse", type=Path, default=ROOT / ".cache" / "wheelhouse" / "cpu")
     parser.add_argument("--lock", type=Path, default=ROOT / "locks" / "cpu.txt")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import json
 
 import requests
@@ -52,6 +53,7 @@ def test_variant_only_with_image(capsys):
 
 def test_host_summary_has_checks_benchmarks_and_the_tutorial_lines(tmp_path):
     from ptkit import report
+    from ptkit.images import Run
     from ptkit.verify.results import Report
 
     data = Report.from_dict(
@@ -61,8 +63,7 @@ def test_host_summary_has_checks_benchmarks_and_the_tutorial_lines(tmp_path):
                          "tflops": 797.0, "peak_tflops": 989.4, "fraction_of_peak": 0.8055, "status": "ok",
                          "detail": ""}],
          "tutorial": {"device": "cuda", "n": 1000, "median_ms": 0.02, "repeats": 10}})
-    report.with_run(data, image="ptkit:cuda130", image_id=None, labels={"ptkit.flavor": "devel"},
-                    variant="cuda130", gpu=True)
+    report.with_run(data, Run("ptkit:cuda130", None, {"ptkit.flavor": "devel"}, variant="cuda130", gpu=True))
     text = report.summary(data)
     assert "no GPU visible: x" in text
     assert "80.5%" in text
@@ -74,3 +75,36 @@ def test_host_summary_has_checks_benchmarks_and_the_tutorial_lines(tmp_path):
     written = Report.from_dict(json.loads((tmp_path / "r.json").read_text()))
     assert written.run["flavor"] == "devel"
     assert written.to_dict() == data.to_dict()
+
+
+def _subparsers(parser, path=("ptkit",)):
+    """Every (command path, parser) under `parser`, nested ones (cluster slurm, ci github) included."""
+    for action in parser._actions:  # argparse offers no public walk of its subcommands
+        choices = getattr(action, "choices", None)
+        for name, sub in (choices.items() if isinstance(choices, dict) else ()):
+            if isinstance(sub, argparse.ArgumentParser):
+                yield (*path, name), sub
+                yield from _subparsers(sub, (*path, name))
+
+
+def test_every_option_of_every_subcommand_shows_its_default_in_its_help():
+    from ptkit.cli import build_parser
+
+    missing = []
+    for path, sub in _subparsers(build_parser()):
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if not action.option_strings or action.default in (None, False, [], argparse.SUPPRESS):
+                continue
+            shown = f"default: {action.default}" in text or "default" in (action.help or "")
+            if not shown:
+                missing.append(f"{' '.join(path)} {action.option_strings[-1]}")
+    assert missing == []
+
+
+def test_every_matrix_option_is_the_one_definition():
+    from ptkit.cli import build_parser
+
+    helps = {sub._option_string_actions["--matrix"].help for _, sub in _subparsers(build_parser())
+             if "--matrix" in sub._option_string_actions}
+    assert helps == {"matrix file (default: $PTKIT_MATRIX, else the matrix shipped with ptkit)"}

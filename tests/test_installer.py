@@ -4,6 +4,7 @@ under a temporary folder (real pip, real uv, real hash checks; no Docker)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
@@ -13,28 +14,30 @@ from pathlib import Path
 import pytest
 
 from ptkit import render, wheels
-from ptkit.build import DOCKER_DIR, check_inputs
+from ptkit.build import DOCKER_DIR
 from ptkit.errors import PtkitError
-from ptkit.inputs import INSTALLERS, PYPI_SIMPLE, UV_REQUIREMENT, UV_VERSION, BuildInputs
+from ptkit.images import DEFAULT_PLATFORM, Image, Provenance
+from ptkit.inputs import INSTALLERS, PYPI_SIMPLE, UV_VERSION, BuildInputs, check_inputs
 from tests.utils import matrix_facts
 from tests.utils.ptkit_cli import run_ptkit
 
 CPU = matrix_facts.default_variant()
-PROV = render.Provenance("0123456789abcdef", render.dt.datetime(2026, 11, 27, tzinfo=render.dt.timezone.utc))
+PROV = Provenance("0123456789abcdef", dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
+UV_REQUIREMENT = DEFAULT_PLATFORM.uv_requirement
 NOWHERE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 SMALL = "typing-extensions==4.16.0"  # a small pure-Python wheel: the install steps in seconds
 
 
 @pytest.mark.parametrize("installer", INSTALLERS)
 def test_the_installer_reaches_the_build_args_with_uv_pinned_once(installer):
-    args = render.plan(CPU, BuildInputs(installer=installer), PROV).build_args()
+    args = render.plan(Image(CPU, PROV), BuildInputs(installer=installer)).build_args()
     assert args["INSTALLER"] == installer
     assert args["INSTALLER_UV"] == UV_REQUIREMENT == f"uv=={UV_VERSION} --hash=sha256:{UV_REQUIREMENT[-64:]}"
     assert args["PYPI_URL"] == PYPI_SIMPLE
 
 
 def test_uv_is_the_default_and_every_build_arg_is_declared_in_the_dockerfile():
-    args = render.plan(CPU, BuildInputs(), PROV).build_args()
+    args = render.plan(Image(CPU, PROV), BuildInputs()).build_args()
     assert args["INSTALLER"] == "uv"
     declared = set(re.findall(r"^ARG (\w+)", (DOCKER_DIR / "Dockerfile").read_text(), re.M))
     assert {"INSTALLER", "INSTALLER_UV", "PYPI_URL"} <= declared

@@ -9,6 +9,7 @@ import pytest
 from ptkit import render
 from ptkit.docker_api import split_ref
 from ptkit.errors import PtkitError
+from ptkit.images import Image, Provenance
 from ptkit.inputs import BuildInputs
 from tests.utils import matrix_facts
 from tests.utils.docker_helpers import BASE_IMAGE
@@ -43,44 +44,11 @@ def test_packages_without_torch_or_with_a_missing_release_are_refused():
         render.requirements(v, ["torch", "torchaudio"])
 
 
-PROV = render.Provenance("0123456789abcdef", WHEN, source_time=WHEN - dt.timedelta(days=1))
-REGISTRY = "localhost:5000/team/pytorch"
+PROV = Provenance("0123456789abcdef", WHEN, source_time=WHEN - dt.timedelta(days=1))
 
 
-def test_tags_describe_contents_and_flavor_and_push_only_named_repositories():
-    described = matrix_facts.content_tag(CUDA)
-    tags, pushed = render.tags(CUDA, [f"{REGISTRY}:cu13"], PROV)
-    assert tags[:3] == [f"ptkit:{CUDA.name}", f"ptkit:{described}", f"ptkit:{described}-20261127-0123456"]
-    assert pushed == [f"{REGISTRY}:cu13", f"{REGISTRY}:{described}", f"{REGISTRY}:{described}-20261127-0123456"]
-    assert all(t in tags for t in pushed)
-    assert "ptkit:latest" not in tags
-    assert "ptkit:latest" in render.tags(CPU, [], PROV, latest=True)[0]
-
-
-def test_the_runtime_flavor_is_named_and_the_short_names_are_devels():
-    tags, pushed = render.tags(CPU, [f"{REGISTRY}:cpu"], PROV, latest=True, flavor="runtime")
-    runtime = matrix_facts.content_tag(CPU, "runtime")
-    assert tags[:4] == [f"ptkit:{CPU.name}-runtime", f"ptkit:{runtime}", f"ptkit:{runtime}-20261127-0123456",
-                        "ptkit:latest-runtime"]
-    assert pushed[0] == f"{REGISTRY}:cpu-runtime"
-    assert not set(tags) & set(render.tags(CPU, [f"{REGISTRY}:cpu"], PROV, latest=True)[0])
-
-
-def test_another_source_is_in_the_tags_and_never_takes_the_rows_names():
-    row = next(v for v in matrix_facts.MATRIX.variants.values() if v.alternatives)
-    other = row.from_source(next(iter(row.alternatives)))
-    tags, _ = render.tags(other, [], PROV, latest=True)
-    assert tags[0] == f"ptkit:{row.name}-{other.source}"
-    assert f"ptkit:{other.torch_public}-{row.name}-{other.source}-py{other.python}-devel" in tags
-    assert "ptkit:latest" not in tags
-    assert render.plan(other, BuildInputs(), PROV).build_args()["PTKIT_SOURCE"] == other.source
-
-
-def test_stamped_tag_marks_uncommitted_sources():
-    described = matrix_facts.content_tag(CPU)
-    dirty = render.Provenance("0123456789abcdef-dirty", WHEN)
-    assert render.stamped_tag(CPU, dirty) == f"{described}-20261127-0123456-dirty"
-    assert render.stamped_tag(CPU, render.Provenance("unknown", WHEN)) == f"{described}-20261127-norev"
+def plan(variant, inputs=BuildInputs(), flavor="devel"):  # noqa: B008 - a frozen value
+    return render.plan(Image(variant, PROV, flavor, base_image=inputs.base_image or ""), inputs)
 
 
 def test_split_ref_handles_registry_ports():
@@ -89,27 +57,27 @@ def test_split_ref_handles_registry_ports():
 
 
 def test_plan_build_args_and_labels():
-    plan = render.plan(CUDA, BuildInputs(base_image=BASE_IMAGE), PROV)
-    args = plan.build_args()
+    cuda = plan(CUDA, BuildInputs(base_image=BASE_IMAGE))
+    args = cuda.build_args()
     assert args["ACCEL"] == "cuda"
     assert args["BASE_IMAGE"] == BASE_IMAGE
     assert args["OCI_CREATED"] == "2026-11-27T12:00:00Z"
     assert args["OCI_REVISION"] == PROV.revision
     assert args["PTKIT_CUDA"] == CUDA.cuda
     assert args["SOURCE_DATE_EPOCH"] == str(int(PROV.source_time.timestamp()))  # the commit's time, not the clock
-    assert json.loads(plan.expected_json())["packages"]["torch"] == CUDA.torch
-    assert render.plan(CPU, BuildInputs(), PROV).build_args()["ACCEL"] == "cpu"
-    assert render.plan(CPU, BuildInputs(), PROV).base_image == CPU.base_image  # the matrix's, unless given
+    assert json.loads(cuda.expected_json())["packages"]["torch"] == CUDA.torch
+    assert plan(CPU).build_args()["ACCEL"] == "cpu"
+    assert plan(CPU).image.base == CPU.base_image  # the matrix's, unless given
 
 
 def test_build_inputs_reach_the_plan_as_one_value():
     inputs = BuildInputs(index_url="https://mirror.invalid/simple", extra_index_url="https://extra.invalid/simple",
                          packages=("torch", "numpy==2.0.0"))
-    plan = render.plan(CPU, inputs, PROV, flavor="runtime")
-    assert plan.index_url == inputs.index_url
-    assert plan.build_args()["EXTRA_INDEX_URL"] == inputs.extra_index_url
-    assert plan.requirements == [f"torch=={CPU.torch}", "numpy==2.0.0"]
-    assert plan.flavor == "runtime"
+    runtime = plan(CPU, inputs, flavor="runtime")
+    assert runtime.index_url == inputs.index_url
+    assert runtime.build_args()["EXTRA_INDEX_URL"] == inputs.extra_index_url
+    assert runtime.requirements == [f"torch=={CPU.torch}", "numpy==2.0.0"]
+    assert runtime.flavor == "runtime"
 
 
 def test_conda_specs_are_rendered_from_the_matrix():

@@ -1,5 +1,5 @@
-"""Step 2a: a minimal Debian base image made from the apt mirror (mmdebstrap or debootstrap, then
-`docker import`), for hosts that cannot pull from any container registry.
+"""Before a build (an input of step 3): a minimal Debian base image made from the apt mirror (mmdebstrap or
+debootstrap, then `docker import`), for hosts that cannot pull from any container registry.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any
 from . import docker_api
 from .docker_api import split_ref
 from .errors import PtkitError
+from .images import DEBIAN_SUITE, LOCAL_BASE
 
-LOCAL_BASE = "ptkit/base:bookworm"  # what `ptkit base` makes; pass it as --base-image on registry-less hosts
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SECURITY = "http://deb.debian.org/debian-security"
 
 
-def make_base(api: Any, tag: str = LOCAL_BASE, suite: str = "bookworm", mirror: str = DEBIAN_MIRROR, *,
+def make_base(api: Any, tag: str = LOCAL_BASE, suite: str = DEBIAN_SUITE, mirror: str = DEBIAN_MIRROR, *,
               if_missing: bool = False) -> str:
     """A minimal Debian image from the apt mirror, for hosts that cannot pull from any registry.
 

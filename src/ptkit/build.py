@@ -17,8 +17,7 @@ from typing import Any
 from . import docker_api, toolchain
 from .docker_api import split_ref
 from .errors import Interrupted, PtkitError
-from .inputs import INSTALLERS, UV_VERSION, BuildInputs
-from .locks import check_lock
+from .inputs import BuildInputs
 from .progress import Progress
 from .render import BuildPlan
 
@@ -81,25 +80,10 @@ def build_context(dockerfile: Path, files: dict[str, bytes], inputs: BuildInputs
 
 # --- build -----------------------------------------------------------------------------------
 
-def check_inputs(inputs: BuildInputs) -> None:
-    """Refuse unusable inputs before anything is sent to the daemon."""
-    wheelhouse, ca_bundle = inputs.wheelhouse, inputs.ca_bundle
-    if wheelhouse is not None and (not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl"))):
-        raise PtkitError(f"--wheelhouse {wheelhouse}: no wheels there (make them with `ptkit wheelhouse`)")
-    if ca_bundle is not None and (not ca_bundle.is_file() or b"BEGIN CERTIFICATE" not in ca_bundle.read_bytes()):
-        raise PtkitError(f"--ca-bundle {ca_bundle}: not a PEM certificate bundle")
-    if inputs.installer not in INSTALLERS:
-        raise PtkitError(f"--installer {inputs.installer}: not one of {', '.join(INSTALLERS)}")
-    # Never a silent fall back to pip: an offline build with uv needs uv's wheel in the wheelhouse.
-    if inputs.installer == "uv" and wheelhouse is not None and not any(wheelhouse.glob(f"uv-{UV_VERSION}-*.whl")):
-        raise PtkitError(f"--wheelhouse {wheelhouse} has no uv {UV_VERSION} wheel for --installer uv: remake it with "
-                         "`ptkit wheelhouse` (it adds that wheel), or build with --installer pip")
-
-
 def run_build(api: Any, *, dockerfile: Path, files: dict[str, bytes], buildargs: dict[str, str], tags: list[str],
               title: str, inputs: BuildInputs, target: str | None = None, matrix_text: bytes = b"") -> str:
-    """Build, stream progress, tag; return the image id. Failure: the log's last lines, exit 1."""
-    check_inputs(inputs)
+    """Build, stream progress, tag; return the image id. Failure: the log's last lines, exit 1.
+    The inputs were checked once, before any build (pipeline.preflight)."""
     with build_context(dockerfile, files, inputs, matrix_text) as context, Progress(title) as progress:
         stream = api.api.build(
             fileobj=context, custom_context=True, buildargs=buildargs, tag=tags[0], target=target,
@@ -138,23 +122,24 @@ def _consume(stream: Iterable[dict[str, Any]], progress: Progress) -> str:
     return image_id
 
 
-def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, matrix_text: bytes) -> str:
-    """One flavor of a variant's image from docker/Dockerfile."""
+def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, matrix_text: bytes,
+                  tags: list[str] | None = None) -> str:
+    """One flavor of a variant's image from docker/Dockerfile, tagged as the plan's image says (or `tags`)."""
     from .provenance import provenance_json
 
-    base = docker_api.ensure_image(api, plan.base_image, "make a local base with `ptkit base` and pass "
+    base = docker_api.ensure_image(api, plan.image.base, "make a local base with `ptkit base` and pass "
                                    "--base-image with the tag it prints")
     files = {
         "provenance.json": provenance_json(plan, base.id, inputs.lock),
         "requirements.txt": ("\n".join(plan.requirements) + "\n").encode(),
         "expected.json": plan.expected_json().encode(),
         **{name: (DOCKER_DIR / name).read_bytes() for name in IN_BUILD_SCRIPTS},
-        "requirements.lock": check_lock(inputs.lock, plan.expected) if inputs.lock else b"",
+        "requirements.lock": inputs.lock.read_bytes() if inputs.lock else b"",  # checked in preflight
     }
     compiler, files["compiler.lock"] = toolchain.build_files(plan.variant, plan.flavor, inputs.lock)
     return run_build(
         api, dockerfile=DOCKER_DIR / "Dockerfile", files=files, buildargs={**plan.build_args(), "COMPILER": compiler},
-        tags=plan.tags,
+        tags=tags or plan.image.tags,
         title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs,
         target=plan.flavor, matrix_text=matrix_text,
     )
@@ -167,8 +152,8 @@ def build_team(api: Any, parent: str, inputs: BuildInputs, tags: list[str]) -> s
     and its own index (`team_index_url`), never the variant's torch index.
     """
     requirements_file = inputs.team_requirements
-    if requirements_file is None or not requirements_file.is_file():
-        raise PtkitError(f"--extra-requirements {requirements_file}: no such file")
+    if requirements_file is None:
+        raise PtkitError("a team image needs --extra-requirements FILE")
     parent_id = docker_api.ensure_image(api, parent, "build it first (`ptkit build VARIANT`)").id
     buildargs = {"PARENT": parent, "PARENT_DIGEST": parent_id, "INDEX_URL": inputs.team_index_url}
     files = {"requirements.txt": requirements_file.read_bytes()}

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from . import __version__, commands, userfiles
 from .errors import PtkitError
+from .options import Formatter, add_matrix, subcommand
 from .verify import cli as verify_cli
 from .verify import distributed
 
@@ -33,32 +34,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default only where it has one worth reading."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-
-def _parser(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help_text, description=help_text, formatter_class=_Formatter)
-
-
-def _add_matrix(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--matrix", type=Path, metavar="FILE",
-                        help="matrix file (default: $PTKIT_MATRIX, else the matrix shipped with ptkit)")
-
-
 def _add_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="NAME",
                         help="another source of the row's pins, e.g. pypi (default: the row's own; see `ptkit matrix`)")
 
 
 def _add_build_args(parser: argparse.ArgumentParser) -> None:
-    from .inputs import INSTALLERS, PYPI_SIMPLE, UV_VERSION
-    from .render import FLAVORS
+    from .images import FLAVORS
 
     parser.add_argument("variant", help="a variant of the matrix (see `ptkit matrix`)")
     _add_source(parser)
@@ -67,6 +49,13 @@ def _add_build_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tag", action="append", default=[], metavar="NAME",
                         help="extra tag, e.g. registry:5000/team/pytorch:cpu (repeatable)")
     parser.add_argument("--push", action="store_true", help="push the --tag repositories' tags")
+    _add_input_args(parser)
+
+
+def _add_input_args(parser: argparse.ArgumentParser) -> None:
+    """The build inputs (inputs.BuildInputs), and --matrix."""
+    from .inputs import INSTALLERS, PYPI_SIMPLE, UV_VERSION
+
     parser.add_argument("--base-image", metavar="IMG", help="base image (default: the matrix's)")
     parser.add_argument("--index-url", metavar="URL", help="the variant's package index (default: the matrix's)")
     parser.add_argument("--extra-index-url", default="", metavar="URL", help="a second index for the variant")
@@ -86,7 +75,7 @@ def _add_build_args(parser: argparse.ArgumentParser) -> None:
                         help="also build a team image FROM the variant's devel image with these packages")
     parser.add_argument("--team-index-url", default=PYPI_SIMPLE, metavar="URL",
                         help="the index of --extra-requirements")
-    _add_matrix(parser)
+    add_matrix(parser)
 
 
 def _add_verify_image_args(parser: argparse.ArgumentParser) -> None:
@@ -114,34 +103,36 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ptkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    verify = _parser(sub, "verify", "check a PyTorch environment (this one, or --image)")
+    verify = subcommand(sub, "verify", "check a PyTorch environment (this one, or --image)")
     verify_cli.add_verify_args(verify)
     verify.add_argument("--image", metavar="IMAGE", help="verify this image in a throwaway container")
     verify.add_argument("--variant", help="with --image: also expect this matrix variant's CUDA")
-    _add_matrix(verify)
+    add_matrix(verify)
     _add_verify_image_args(verify)
     distributed.add_distributed_args(verify)  # under torchrun only: not passed on by --image
     verify.set_defaults(func=commands.cmd_verify)
 
-    bench = _parser(sub, "bench", "matmul benchmark against the datasheet peak")
+    bench = subcommand(sub, "bench", "matmul benchmark against the datasheet peak")
     verify_cli.add_bench_args(bench)
     bench.set_defaults(func=verify_cli.dispatch)
     if command in IN_IMAGE:
         return parser
 
-    matrix = _parser(sub, "matrix", "show the variant matrix")
+    matrix = subcommand(sub, "matrix", "show the variant matrix")
     matrix.add_argument("--json", action="store_true", help="print it as JSON")
-    _add_matrix(matrix)
+    add_matrix(matrix)
     matrix.set_defaults(func=commands.cmd_matrix)
 
-    build = _parser(sub, "build", "build a variant's images through the Docker SDK")
+    build = subcommand(sub, "build", "build a variant's images through the Docker SDK")
     _add_build_args(build)
     build.set_defaults(func=commands.cmd_build)
 
-    check = _parser(sub, "check", "build a variant, verify it in a container, write reports/VARIANT.json")
+    from .images import REPORTS
+
+    check = subcommand(sub, "check", "build a variant, verify it in a container, write reports/VARIANT.json")
     _add_build_args(check)
     check.add_argument("--gpu", choices=GPU_CHOICES, default="auto", help="give the containers the GPUs")
-    check.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR",
+    check.add_argument("--reports", type=Path, default=REPORTS, metavar="DIR",
                        help="where VARIANT.json (devel) and VARIANT-runtime.json go")
     check.set_defaults(func=commands.cmd_check)
 
@@ -150,6 +141,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .repro import commands as repro_commands
 
     _add_host_commands(sub)
+    _add_distributed(sub)
     report_commands.register(sub)
     repro_commands.register(sub)
     cluster_commands.register(sub)
@@ -157,9 +149,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _add_host_commands(sub: Any) -> None:
-    from .base import DEBIAN_MIRROR, LOCAL_BASE
+    from .base import DEBIAN_MIRROR
+    from .images import DEBIAN_SUITE, LOCAL_BASE
 
-    wheels = _parser(sub, "wheelhouse", "download every wheel a variant needs (host pip config) and lock them")
+    wheels = subcommand(sub, "wheelhouse", "download every wheel a variant needs (host pip config) and lock them")
     wheels.add_argument("variant", help="a variant of the matrix")
     wheels.add_argument("dest", type=Path, help="folder for the wheels and requirements.lock")
     _add_source(wheels)
@@ -168,10 +161,10 @@ def _add_host_commands(sub: Any) -> None:
     wheels.add_argument("--extra-index-url", metavar="URL", help="add an index")
     wheels.add_argument("--use-variant-index", action="store_true", help="add the matrix's index_url")
     wheels.add_argument("--lock", type=Path, metavar="FILE", help="download exactly this lock's wheels")
-    _add_matrix(wheels)
+    add_matrix(wheels)
     wheels.set_defaults(func=commands.cmd_wheelhouse)
 
-    lock = _parser(sub, "lock", "resolve a variant on its index and write a hash lock (no wheel downloaded)")
+    lock = subcommand(sub, "lock", "resolve a variant on its index and write a hash lock (no wheel downloaded)")
     lock.add_argument("variant", help="a variant of the matrix")
     _add_source(lock)
     lock.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: locks/VARIANT[-SOURCE].txt")
@@ -181,21 +174,43 @@ def _add_host_commands(sub: Any) -> None:
     lock.add_argument("--ca-bundle", type=Path, metavar="FILE", help="CA bundle for pip (with --isolated)")
     lock.add_argument("--compiler", action="store_true", help="lock the devel flavor's CUDA compiler (nvcc) instead: "
                       "locks/VARIANT-nvcc.txt, at the cuda-toolkit release locks/VARIANT.txt pins (CUDA 13 rows)")
-    _add_matrix(lock)
+    add_matrix(lock)
     lock.set_defaults(func=_cmd_lock)
 
-    base = _parser(sub, "base", "make a Debian base image from the apt mirror (no registry needed)")
+    base = subcommand(sub, "base", "make a Debian base image from the apt mirror (no registry needed)")
     base.add_argument("--tag", default=LOCAL_BASE, help="the image's tag")
-    base.add_argument("--suite", default="bookworm", help="Debian suite")
+    base.add_argument("--suite", default=DEBIAN_SUITE, help="Debian suite")
     base.add_argument("--mirror", default=DEBIAN_MIRROR, metavar="URL", help="Debian mirror")
     base.add_argument("--if-missing", action="store_true", help="do nothing when the tag exists (print it)")
     base.set_defaults(func=commands.cmd_base)
 
-    render = _parser(sub, "render", "write the conda environment specs from the matrix")
+    render = subcommand(sub, "render", "write the conda environment specs from the matrix")
     render.add_argument("--check", action="store_true", help="fail if the files differ from the matrix")
     render.add_argument("--out", type=Path, default=Path("conda"), metavar="DIR", help="where VARIANT.yml go")
-    _add_matrix(render)
+    add_matrix(render)
     render.set_defaults(func=commands.cmd_render)
+
+
+def _add_distributed(sub: Any) -> None:
+    """`nox -s distributed -- VARIANT ...` runs this; not listed in `ptkit --help` (the nox session is the way in)."""
+    from .cluster.launch import add_job_shape_args
+    from .images import REPORTS
+
+    dist = sub.add_parser("distributed", formatter_class=Formatter, prog="nox -s distributed --",
+                          description="torchrun across N containers of the variant's devel image, built as "
+                                      "`ptkit build` builds it (no build option: the image built from this commit, "
+                                      "e.g. by scripts/main.sh, is used as it is)")
+    dist.add_argument("variant", help="a variant of the matrix (see `ptkit matrix`)")
+    _add_source(dist)
+    add_job_shape_args(dist)
+    dist.add_argument("--image", metavar="REF", help="run this image as it is (default: build ptkit:VARIANT)")
+    dist.add_argument("--no-build", action="store_true", help="use the existing image as it is")
+    dist.add_argument("--deadline", type=verify_cli.positive_int, default=900, metavar="S", help="whole run's limit")
+    dist.add_argument("--verify-arg", action="append", default=[], metavar="ARG",
+                      help="extra verifier argument, e.g. --verify-arg=--bandwidth-iters=50 (repeatable)")
+    dist.add_argument("--reports", type=Path, default=REPORTS, metavar="DIR", help="where the reports go")
+    _add_input_args(dist)
+    dist.set_defaults(func=commands.cmd_distributed)
 
 
 class _Terminated(KeyboardInterrupt):

@@ -26,29 +26,27 @@ def _inputs(args: argparse.Namespace) -> Any:
     )
 
 
-def _build_request(args: argparse.Namespace) -> tuple[Any, ...]:
-    """(api, matrix, variant, inputs, destination, flavors) from the build options."""
-    from . import docker_api, matrix, pipeline, render
+def _build_request(args: argparse.Namespace) -> Any:
+    """The pipeline's request (which images, from which inputs) from the build options."""
+    from . import matrix, pipeline
+    from .images import FLAVORS
     from .inputs import Destination
 
     if args.push and not args.tag:
         raise UsageError("--push needs --tag REGISTRY/REPOSITORY:TAG (ptkit:* tags stay local)")
-    m = matrix.load(args.matrix)
-    flavors = render.FLAVORS if args.flavor == "all" else (args.flavor,)
+    flavors = FLAVORS if args.flavor == "all" else (args.flavor,)
     if args.extra_requirements and "devel" not in flavors:
         raise UsageError("--extra-requirements builds on the devel flavor: drop --flavor runtime")
-    variant, inputs = m.get(args.variant, args.source), _inputs(args)
-    pipeline.preflight(variant, inputs)  # before the daemon: bad input fails in a second, not a build later
-    return docker_api.client(), m, variant, inputs, Destination(tuple(args.tag), args.push), flavors
+    m = matrix.load(args.matrix)
+    return pipeline.request(m, m.get(args.variant, args.source), _inputs(args), Destination(tuple(args.tag), args.push),
+                            flavors)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from . import pipeline
 
-    api, m, variant, inputs, dest, flavors = _build_request(args)
-    built = pipeline.build_image(api, m, variant, inputs, dest, flavors)
-    pushed = pipeline.push(api, built) if dest.push else {}
-    print(json.dumps([{"image": b.image, "image_id": b.image_id, "flavor": b.flavor, "tags": b.tags,
+    built, pushed = pipeline.build_and_push(_build_request(args))
+    print(json.dumps([{"image": b.image, "image_id": b.image_id, "flavor": b.desc.flavor, "tags": b.desc.tags,
                        "pushed": pushed.get(b.image, {})} for b in built], indent=2))
     return 0
 
@@ -56,8 +54,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from . import pipeline, report
 
-    api, m, variant, inputs, dest, flavors = _build_request(args)
-    results = pipeline.check(api, m, variant, inputs, dest, flavors=flavors, gpu=args.gpu, reports=args.reports)
+    results = pipeline.check(_build_request(args), gpu=args.gpu, reports=args.reports)
     for path, result in results:
         print(report.summary(result))
         print(f"report: {path}", file=sys.stderr)
@@ -81,16 +78,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if args.variant:
             raise UsageError("--variant goes with --image")
         return verify_cli.verify_main(args)
-    from . import docker_api, matrix, pipeline, report
+    from . import matrix, pipeline, report
 
     variant = matrix.load(args.matrix).get(args.variant) if args.variant else None
-    result = pipeline.verify_in_container(docker_api.client(), args.image, verify_cli.to_argv(args),
-                                          variant=variant, gpu=args.gpu, timeout=args.timeout)
-    if args.report:
-        report.write(result, Path(args.report))
+    how = pipeline.Verification(tuple(verify_cli.to_argv(args)), variant, args.gpu, args.timeout)
+    result = pipeline.verify_image(args.image, how, Path(args.report) if args.report else None)
     print(json.dumps(result.to_dict(), indent=2) if args.json else report.summary(result))
     if not result.ok:
         raise PtkitError(f"verification of {args.image} failed: {report.first_failure(result)}")
+    return 0
+
+
+def cmd_distributed(args: argparse.Namespace) -> int:
+    """`nox -s distributed -- VARIANT ...`: torchrun across N containers of the image `ptkit build` makes."""
+    from . import matrix, pipeline
+    from .cluster.launch import job_from_args
+    from .inputs import BuildInputs
+
+    m = matrix.load(args.matrix)
+    job = job_from_args(args, m)
+    build = None if args.no_build or args.image else pipeline.request(m, m.get(args.variant, args.source),
+                                                                      _inputs(args), flavors=("devel",))
+    run = pipeline.MultiNode(job, tuple(args.verify_arg), args.deadline, args.reports)
+    # Build options given: build with them; none: the image built from this commit (main.sh's) is used as it is.
+    combined, reason = pipeline.distributed(build, run, rebuild=_inputs(args) != BuildInputs())
+    if reason:
+        raise PtkitError(f"FAIL: {reason}")
+    print(f"distributed: PASS: {job.nodes * job.procs_per_node} ranks on {job.nodes} containers; report {combined}")
     return 0
 
 
@@ -128,11 +142,11 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    from . import locks, matrix, render
+    from . import images, locks, matrix, render
 
     variant = matrix.load(args.matrix).get(args.variant, args.source)
     reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
-    out = args.output or Path("locks") / f"{variant.image_name}.txt"
+    out = args.output or images.lock_path(variant)
     text = locks.write_lock(out, lambda: locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle))
     print(f"lock {out}: {len(locks.lock_pins(text))} wheels pinned by hash")
     return 0

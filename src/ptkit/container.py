@@ -17,11 +17,11 @@ from typing import Any
 
 from . import docker_api
 from .errors import Interrupted, PtkitError
+from .images import ROLE_LABEL
 from .verify.results import Report
 
 VERIFY_DIR = Path(__file__).resolve().parent / "verify"
 INJECT_ROOT = "/tmp/ptkit-verifier"
-ROLE_LABEL = "ptkit.role"
 DEFAULT_TIMEOUT = 900
 # Find an interpreter the way a user would; 127 tells the host there was none.
 FIND_PYTHON = (

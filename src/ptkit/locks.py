@@ -19,17 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import PtkitError, UsageError
+from .images import DEFAULT_PLATFORM, Platform
 from .matrix import Variant
 
-# Every manylinux tag a bookworm (glibc 2.36) image can load: pip matches --platform tags exactly.
-PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)), "manylinux2014_x86_64",
-             "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64")
 
-
-def target_args(variant: Variant) -> list[str]:
-    """pip options that pick wheels for the image (its Python, Linux x86_64), not for this host."""
+def target_args(variant: Variant, platform: Platform = DEFAULT_PLATFORM) -> list[str]:
+    """pip options that pick wheels for the image (its Python and platform), not for this host."""
     return ["--only-binary=:all:", "--implementation", "cp", "--python-version", variant.python,
-            *[f"--platform={p}" for p in PLATFORMS]]
+            *[f"--platform={p}" for p in platform.wheel_tags()]]
 
 
 def lock_text(entries: list[tuple[str, str, str]], what: str) -> str:
@@ -158,7 +155,7 @@ def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False
     does not, pip downloads the whole wheel to read it (into run_pip's folder, removed afterwards).
     `isolated` ignores this host's pip configuration (local wheel folders, constraints).
     """
-    from .pipeline import index_answers
+    from .inputs import index_answers
 
     check_ca_bundle(ca_bundle)
     if not variant.index_url.startswith("file://") and (why := index_answers(variant.index_url, ca_bundle)):

@@ -1,98 +1,86 @@
-"""The pipeline, in one place: matrix -> render -> build -> container -> verify -> report.
+"""The host's orders, in one place: each host command is one function here, from typed values to typed values.
 
-Each function takes typed values and returns typed values; `cli.py` only parses arguments into
-them. A new step (a scan, a manifest, an SBOM) is a function here between two existing ones.
+    build:           preflight -> build -> push
+    check:           preflight -> build -> push -> verify each image in a container -> write the reports
+    verify --image:  verify in a container -> write the report
+    multi-node run:  preflight -> build (or reuse the current image) -> N containers -> collect -> judge
+
+`images.describe` says once which images a build makes; `preflight` checks each input once, before the Docker
+daemon is asked anything; the steps (build.py, container.py, cluster/multinode.py) trust what they are given.
+`commands.py` only turns arguments into these values. A new step is a function here between two others.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import build, container, docker_api, fatbin_image, render, report
+from . import build, container, docker_api, fatbin_image, images, render, report
 from .errors import PtkitError
-from .inputs import BuildInputs, Destination
+from .images import CUDA_LABEL, REPORTS, VARIANT_LABEL, Image
+from .inputs import BuildInputs, Destination, check_inputs, index_answers
 from .matrix import Matrix, Variant
 from .verify.results import Report
 
-REPORTS = Path("reports")
-# Built in this order: devel is the runtime image plus the compiler layers, so it reuses them.
-BUILD_ORDER = ("runtime", "devel")
+
+@dataclass(frozen=True)
+class Request:
+    """One build: the matrix row, its inputs, the images it makes (in build order) and whether to push them."""
+
+    matrix: Matrix
+    variant: Variant
+    inputs: BuildInputs
+    images: tuple[Image, ...]
+    push: bool = False
+
+
+def request(matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination | None = None,
+            flavors: tuple[str, ...] = images.FLAVORS) -> Request:
+    """The build's description, made once: the checkout's provenance is read here (git), nowhere else."""
+    from .provenance import of_checkout
+
+    prov, dest = of_checkout(matrix.path.resolve().parent), dest or Destination()
+    return Request(matrix, variant, inputs, images.describe(matrix, variant, inputs, dest, prov, flavors), dest.push)
 
 
 @dataclass(frozen=True)
 class Built:
-    variant: Variant
-    flavor: str
-    image: str  # the tag to verify
+    desc: Image
     image_id: str
-    tags: list[str]
-    push_tags: list[str] = field(default_factory=list)
-    team: bool = False
     build_seconds: float = 0.0  # this image's build step alone (devel reuses runtime's layers)
 
-
-def git_revision(directory: Path) -> str:
-    """The commit of the sources the build comes from ('-dirty' for uncommitted changes), or 'unknown'."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(directory), *args], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-
-    try:
-        head = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
+    @property
+    def image(self) -> str:
+        """The tag to verify (ptkit:cpu, ptkit:cpu-runtime, the team image's first name)."""
+        return self.desc.tags[0]
 
 
-def provenance(matrix: Matrix) -> render.Provenance:
-    """Revision of the checkout the matrix lives in (ptkit's own, or a team's) and its commit time, so that two
-    builds of one commit label and byte-compile alike; an uncommitted tree gets the build time."""
-    from .provenance import commit_time
+@dataclass(frozen=True)
+class Verification:
+    """How the verifier runs in a container: the verifier's own flags, and what the host adds."""
 
-    where = matrix.path.resolve().parent
-    revision = git_revision(where)
-    committed = commit_time(where)
-    created = committed if committed and not revision.endswith("-dirty") else dt.datetime.now(dt.timezone.utc)
-    if committed is None:
-        return render.Provenance(revision, created)
-    return render.Provenance(revision, created, source_time=committed)
+    argv: tuple[str, ...] = ()
+    variant: Variant | None = None  # its CUDA release is expected
+    gpu: str = "auto"  # yes, no, auto (when the host has the NVIDIA runtime)
+    timeout: int = container.DEFAULT_TIMEOUT
+    verifier: Path = container.VERIFY_DIR  # the verifier injected into images that are not ptkit's
+    digests: dict[str, str] = field(default_factory=dict)  # the pushed tags, for the report's run block
 
 
-def index_answers(url: str, ca_bundle: Path | None, timeout: float = 15) -> str | None:
-    """None when the package index answers (any HTTP status), else why not, in a few words."""
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    context = ssl.create_default_context(cafile=str(ca_bundle) if ca_bundle else None)
-    request = urllib.request.Request(f"{url.rstrip('/')}/torch/", method="HEAD")
-    try:
-        urllib.request.urlopen(request, timeout=timeout, context=context).close()
-    except urllib.error.HTTPError:
-        return None  # it answered: a 404 for torch is pip's to report, with the index's own words
-    except (OSError, ValueError) as exc:
-        return docker_api.short(getattr(exc, "reason", exc), 120)
-    return None
-
-
-def preflight(variant: Variant, inputs: BuildInputs) -> None:
-    """Refuse what would fail minutes into a build: unusable inputs, a stale lock, an index that does not answer."""
+def preflight(req: Request) -> None:
+    """Refuse what would fail minutes into a build: unusable inputs, a stale lock, an index that does not answer.
+    Each input is checked here once, before the daemon is asked anything."""
     from .locks import check_lock
 
-    build.check_inputs(inputs)
+    variant, inputs = req.variant, req.inputs
+    check_inputs(inputs)
     _, expected = render.requirements(variant, inputs.packages)
     if inputs.lock:
         check_lock(inputs.lock, expected)
-    if inputs.team_requirements is not None and not inputs.team_requirements.is_file():
-        raise PtkitError(f"--extra-requirements {inputs.team_requirements}: no such file")
     url = inputs.index_url or variant.index_url
     if inputs.wheelhouse is not None or url.startswith("file://"):
         return  # nothing to reach: the build installs from files
@@ -104,28 +92,33 @@ def preflight(variant: Variant, inputs: BuildInputs) -> None:
                          f"{instead}")
 
 
-def build_image(api: Any, matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination,
-                flavors: tuple[str, ...] = render.FLAVORS) -> list[Built]:
-    """Build the variant's flavors (and the team image on devel, when asked), then push; devel first in the result."""
-    prov, matrix_text = provenance(matrix), matrix.path.read_bytes()
-    team = inputs.team_requirements is not None
-    built, flavor_inputs = [], inputs
-    for flavor in (f for f in BUILD_ORDER if f in flavors):
-        plan = render.plan(variant, inputs, prov, flavor=flavor, extra_tags=() if team else dest.tags,
-                           latest=matrix.latest == variant.name)
+def build_images(api: Any, req: Request) -> list[Built]:
+    """Build the request's images in order (the team image FROM devel); devel (or team) first in the result."""
+    matrix_text, built, inputs = req.matrix.path.read_bytes(), [], req.inputs
+    for desc in req.images:
         start = time.monotonic()
-        image_id = build.build_variant(api, plan, flavor_inputs, matrix_text)
-        # --no-cache means "no layer from before this build": the next flavor reuses the shared layers
-        # just made (installing 5 GB of wheels twice doubled a cold CUDA build, to no purpose).
-        flavor_inputs = dataclasses.replace(inputs, no_cache=False)
-        built.insert(0, Built(variant, flavor, plan.tags[0], image_id, plan.tags, plan.push_tags,
-                              build_seconds=time.monotonic() - start))
-    if team:
-        tags, start = list(dest.tags) or [f"ptkit:{variant.image_name}-team"], time.monotonic()
-        image_id = build.build_team(api, built[0].image, inputs, tags)
-        built.insert(0, Built(variant, built[0].flavor, tags[0], image_id, tags, list(dest.tags), team=True,
-                              build_seconds=time.monotonic() - start))
+        if desc.team:
+            image_id = build.build_team(api, built[0].image, req.inputs, desc.tags)
+        else:
+            image_id = build.build_variant(api, render.plan(desc, req.inputs), inputs, matrix_text)
+            # --no-cache means "no layer from before this build": the next flavor reuses the shared layers
+            # just made (installing 5 GB of wheels twice doubled a cold CUDA build, to no purpose).
+            inputs = dataclasses.replace(req.inputs, no_cache=False)
+        built.insert(0, Built(desc, image_id, time.monotonic() - start))
     return built
+
+
+def push(api: Any, built: list[Built]) -> dict[str, dict[str, str]]:
+    """{image: {pushed tag: digest}} for every image that has tags to push."""
+    return {b.image: build.push(api, b.desc.push_tags) for b in built if b.desc.push_tags}
+
+
+def build_and_push(req: Request) -> tuple[list[Built], dict[str, dict[str, str]]]:
+    """`ptkit build`: the images, and the digests of what was pushed."""
+    preflight(req)  # before the daemon: bad input fails in a second, not a build later
+    api = docker_api.client()
+    built = build_images(api, req)
+    return built, push(api, built) if req.push else {}
 
 
 def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:
@@ -134,12 +127,7 @@ def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:
     return {"size_bytes": int(attrs["Size"]), "compressed_bytes": None, "build_seconds": round(build_seconds, 1)}
 
 
-def push(api: Any, built: list[Built]) -> dict[str, dict[str, str]]:
-    """{image: {pushed tag: digest}} for every image that has tags to push."""
-    return {b.image: build.push(api, b.push_tags) for b in built if b.push_tags}
-
-
-def with_expectations(verify_argv: list[str], variant: Variant | None, gpu: bool) -> list[str]:
+def with_expectations(verify_argv: tuple[str, ...], variant: Variant | None, gpu: bool) -> list[str]:
     """The verifier's flags plus what the variant implies: its CUDA release, and a usable GPU when one is given."""
     argv = list(verify_argv)
     if variant is not None and variant.cuda and "--expect-cuda-version" not in argv:
@@ -149,44 +137,100 @@ def with_expectations(verify_argv: list[str], variant: Variant | None, gpu: bool
     return argv
 
 
-def verify_in_container(api: Any, image: str, verify_argv: list[str], *, variant: Variant | None = None,
-                        gpu: str = "auto", timeout: int = container.DEFAULT_TIMEOUT,
-                        digests: dict[str, str] | None = None, verifier: Path = container.VERIFY_DIR) -> Report:
+def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     """Run the verifier in a throwaway container of `image`; the report gets its `run` block."""
     img = docker_api.ensure_image(api, image, "build it (`ptkit build`) or check the name")
     labels = img.labels or {}
-    use_gpu = gpu == "yes" or (gpu == "auto" and docker_api.has_nvidia_runtime(api))
-    if gpu == "auto" and not use_gpu and labels.get("ptkit.cuda") != "":  # CUDA or unknown image
+    use_gpu = how.gpu == "yes" or (how.gpu == "auto" and docker_api.has_nvidia_runtime(api))
+    if how.gpu == "auto" and not use_gpu and labels.get(CUDA_LABEL) != "":  # CUDA or unknown image
         print("ptkit: this host has no NVIDIA container runtime: verifying without a GPU", file=sys.stderr)
-    argv = with_expectations(verify_argv, variant, use_gpu)
-    inject = not labels.get("ptkit.variant")  # not a ptkit image: bring the verifier in
-    result = container.run_verifier(api, image, argv, inject=inject, gpu=use_gpu, timeout=timeout,
-                                    verifier=verifier)
-    return report.with_run(result, image=image, image_id=img.id, labels=labels,
-                           variant=variant.name if variant else None, gpu=use_gpu, digests=digests)
+    argv = with_expectations(how.argv, how.variant, use_gpu)
+    inject = not labels.get(VARIANT_LABEL)  # not a ptkit image: bring the verifier in
+    result = container.run_verifier(api, image, argv, inject=inject, gpu=use_gpu, timeout=how.timeout,
+                                    verifier=how.verifier)
+    run = images.Run(image, img.id, labels, how.variant.name if how.variant else None, use_gpu, how.digests)
+    return report.with_run(result, run)
 
 
-def report_path(directory: Path, built: Built) -> Path:
-    """reports/cpu.json for the devel image, reports/cpu-runtime.json for the runtime one."""
-    suffix = "" if built.flavor == render.DEFAULT_FLAVOR or built.team else f"-{built.flavor}"
-    return directory / f"{built.variant.image_name}{'-team' if built.team else ''}{suffix}.json"
+def verify_image(image: str, how: Verification, report_path: Path | None = None) -> Report:
+    """`ptkit verify --image`: the report, also written to `report_path` when one is given."""
+    result = verify_in_container(docker_api.client(), image, how)
+    if report_path is not None:
+        report.write(result, report_path)
+    return result
 
 
-def check(api: Any, matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination, *,
-          flavors: tuple[str, ...] = render.FLAVORS, gpu: str = "auto",
-          reports: Path = REPORTS) -> list[tuple[Path, Report]]:
+def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tuple[Path, Report]]:
     """Build, push, verify each image built (the team image alone when there is one), write the reports
     (each with its image's size and build time)."""
-    built = build_image(api, matrix, variant, inputs, dest, flavors)
-    digests = push(api, built) if dest.push else {}
-    targets = [b for b in built if b.team] or built
+    preflight(req)
+    api = docker_api.client()
+    built = build_images(api, req)
+    digests = push(api, built) if req.push else {}
+    targets = [b for b in built if b.desc.team] or built
     results = []
     for b in targets:
         # fatbin_image: the SASS/PTX torch's CUDA libraries hold (cuobjdump), checked by the verifier's arch:fatbin
-        facts = fatbin_image.verify_args(api, b.image)
-        result = verify_in_container(api, b.image, facts, variant=variant, gpu=gpu, digests=digests.get(b.image))
+        facts = tuple(fatbin_image.verify_args(api, b.image))
+        how = Verification(facts, req.variant, gpu, digests=digests.get(b.image, {}))
+        result = verify_in_container(api, b.image, how)
         result.image = image_block(api.images.get(b.image_id).attrs, b.build_seconds)
-        path = report_path(reports, b)
+        path = b.desc.report_path(reports)
         report.write(result, path)
         results.append((path, result))
     return results
+
+
+def current_image(api: Any, desc: Image) -> str | None:
+    """The image's tag when the engine holds it built from this very commit (variant, source and revision as its
+    labels say), else None. An uncommitted tree is never current: its sources may have changed since."""
+    from docker.errors import ImageNotFound
+
+    ref, revision = desc.tags[0], desc.provenance.revision
+    try:
+        labels = api.images.get(ref).labels or {}
+    except ImageNotFound:
+        return None
+    if revision == "unknown" or revision.endswith("-dirty"):
+        return None
+    same = (labels.get(VARIANT_LABEL), labels.get(images.SOURCE_LABEL), labels.get(images.REVISION_LABEL))
+    return ref if same == (desc.variant.name, desc.variant.source, revision) else None
+
+
+@dataclass(frozen=True)
+class MultiNode:
+    """A multi-node run: the job (its image is replaced by the build's), and what the verifier gets."""
+
+    job: Any  # cluster.launch.Job
+    verify_args: tuple[str, ...] = ()
+    deadline: int = 900  # the whole run's limit, in seconds
+    reports: Path = REPORTS
+
+
+def distributed(req: Request | None, run: MultiNode, rebuild: bool = True) -> tuple[Path, str | None]:
+    """The multi-node run: the devel image (see `_devel_image`; `req` None: the job's image as it is), N nodes,
+    their reports collected, judged. Returns the combined report's path and the reason of a failure, if any."""
+    import shutil
+
+    from .cluster import multinode
+
+    if req is not None and rebuild:
+        preflight(req)  # build options were given: checked before the daemon is asked anything
+    api = docker_api.client()
+    job = run.job if req is None else dataclasses.replace(run.job, image=_devel_image(api, req, rebuild))
+    docker_api.ensure_image(api, job.image, f"build it: ptkit build {job.variant}")
+    out, combined = run.reports / f"{job.variant}-distributed", run.reports / f"{job.variant}-distributed.json"
+    shutil.rmtree(out, ignore_errors=True)
+    codes = multinode.run_job(api, job, list(run.verify_args), out, run.deadline)
+    return combined, multinode.judge(codes, out, multinode.combine(out, combined))
+
+
+def _devel_image(api: Any, req: Request, rebuild: bool) -> str:
+    """Built with the request's inputs; without `rebuild` (no build option given), the engine's image when it was
+    built from this very commit (as `bash scripts/main.sh` left it, whatever inputs it took), else built."""
+    if not rebuild:
+        if current := current_image(api, req.images[-1]):
+            print(f"distributed: {current} was built from this commit: used as it is", file=sys.stderr)
+            return current
+        preflight(req)
+    return build_images(api, req)[0].image

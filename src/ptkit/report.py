@@ -7,22 +7,13 @@ import platform
 from pathlib import Path
 
 from .errors import PtkitError
+from .images import Run
 from .verify.results import FAIL, Report, render_text, summary_parts, write_json_atomic
 
 
-def with_run(report: Report, *, image: str, image_id: str | None, labels: dict[str, str], variant: str | None,
-             gpu: bool, digests: dict[str, str] | None = None) -> Report:
-    """The report plus where it ran; variant, source and flavor as the image's labels say (or the caller)."""
-    report.run = {
-        "image": image,
-        "image_id": image_id,
-        "variant": variant or labels.get("ptkit.variant"),
-        "source": labels.get("ptkit.source"),
-        "flavor": labels.get("ptkit.flavor"),
-        "gpu_requested": gpu,
-        "host": platform.node(),
-        "pushed": digests or {},
-    }
+def with_run(report: Report, run: Run) -> Report:
+    """The report plus where it ran (images.Run: variant, source and flavor as the image's labels say)."""
+    report.run = run.block(platform.node())
     return report
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
+from .options import add_matrix, subcommand
 
 if TYPE_CHECKING:
     from .compat.gpus import Gpu
@@ -21,8 +22,8 @@ LAST_MATRIX_RUN = Path("docs", "evidence", "matrix")  # its reports, beside matr
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    select = subparsers.add_parser(
-        "select", help="which variants run on a GPU and driver, best first, and why the others do not",
+    select = subcommand(
+        subparsers, "select", "which variants run on a GPU and driver, best first, and why the others do not",
         description="Rank the matrix's variants for a driver and GPU (given, or read with nvidia-smi). "
                     "Exit 0 when a variant can use the GPU, 1 when none can.")
     select.add_argument("--driver", metavar="VERSION", help="NVIDIA driver version, e.g. 535.104.05")
@@ -32,24 +33,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument("--reports", type=Path, nargs="+", metavar="PATH",
                         help="report files or directories (default: reports/, and for the variants it lacks "
                              "the last matrix run's, docs/evidence/matrix/ in a checkout)")
-    select.add_argument("--matrix", type=Path, metavar="FILE")
+    add_matrix(select)
     select.add_argument("--json", action="store_true")
     select.set_defaults(func=cmd_select)
 
-    report = subparsers.add_parser("report", help="one HTML or markdown page from many reports")
+    report = subcommand(subparsers, "report", "one HTML or markdown page from many reports")
     report.add_argument("reports", type=Path, nargs="+", metavar="REPORT", help="report files or directories")
     report.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: standard output")
     report.add_argument("--format", choices=("html", "md"), help="default: from the -o suffix, else html")
     report.set_defaults(func=cmd_report)
 
-    fleet = subparsers.add_parser(
-        "fleet", help="the reports of many nodes as one table, outliers named",
+    fleet = subcommand(
+        subparsers, "fleet", "the reports of many nodes as one table, outliers named",
         description="One row per node report. Exit 1 when a node failed or is an outlier.")
     fleet.add_argument("reports", type=Path, nargs="+", metavar="REPORT", help="report files or directories")
     fleet.add_argument("--ratio", type=float, default=None, metavar="R",
                        help="an outlier is below R x the median of its peers (default 0.8)")
     fleet.add_argument("--json", action="store_true")
-    fleet.add_argument("--format", choices=("text", "md"), default="text")
+    fleet.add_argument("--format", choices=("text", "md"), default="text", help="how the table is printed")
     fleet.set_defaults(func=cmd_fleet)
 
 

@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import PtkitError
-from .inputs import UV_REQUIREMENT, UV_VERSION
+from .images import DEFAULT_PLATFORM
+from .inputs import UV_VERSION
 from .locks import lock_text, run_pip, target_args, unreachable
 from .matrix import Variant
 
@@ -45,7 +46,7 @@ def _fill(variant: Variant, requirements: list[str], dest: Path, index_url: str 
         *target_args(variant),
     ]
     if index_url:
-        from .pipeline import index_answers
+        from .inputs import index_answers
 
         if not index_url.startswith("file://") and (why := index_answers(index_url, None)):
             raise PtkitError(f"the package index {index_url} does not answer ({why}); nothing was downloaded")
@@ -85,7 +86,7 @@ def add_uv(variant: Variant, dest: Path, index_url: str | None = None) -> bool:
     the lock with it (`--installer uv`). False, with the reason on stderr, when pip cannot get it."""
     with tempfile.TemporaryDirectory(prefix="ptkit-uv-") as tmp:
         requirement = Path(tmp, "uv.txt")
-        requirement.write_text(UV_REQUIREMENT + "\n")
+        requirement.write_text(DEFAULT_PLATFORM.uv_requirement + "\n")
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest),
                *target_args(variant), *(["--index-url", index_url] if index_url else []),
                "--no-deps", "--require-hashes", "-r", str(requirement)]

@@ -71,7 +71,7 @@ def node_container(api, node: int, deadline: float = 300):
 
 
 def test_killed_node_fails_the_others_within_the_timeout_and_leaves_nothing(api, two_node_run):
-    cmd = [sys.executable, "-m", "ptkit.cluster.multinode", "cpu", "--nodes", "2", "--no-build",
+    cmd = [sys.executable, "-m", "ptkit", "distributed", "cpu", "--nodes", "2", "--no-build",
            "--collective-timeout", str(TIMEOUT), "--verify-arg=--bandwidth-sizes=1K",
            "--verify-arg=--bandwidth-iters=100000000"]
     runner = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -43,6 +43,7 @@ MATRIX_EDITS: dict[str, tuple[str, str]] = {
 
 ROWS: tuple[BadInput, ...] = (
     BadInput("build nosuch", "unknown variant 'nosuch'; valid variants: ", 1),
+    BadInput("distributed nosuch", "unknown variant 'nosuch'", 1),
     BadInput("build ünïcödé-ß", "unknown variant 'ünïcödé-ß'", 1, why="unicode name"),
     BadInput("build {long}", "unknown variant 'aaaa", 1, why="a 300-character name"),
     BadInput(f"build {CPU} --source nosuch", f"variant {CPU} has no source 'nosuch'; its sources: ", 1),

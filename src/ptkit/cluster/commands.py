@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError, UsageError
+from ..options import add_matrix, subcommand
 from ..userfiles import read_text, write_text
 from . import github, k8s, slurm, yamlout
 from .launch import Job, add_job_args, job_from_args
@@ -29,7 +30,7 @@ def register(subparsers: Any) -> None:
     cluster = subparsers.add_parser("cluster", help="multi-node jobs that run `verify --distributed`")
     kinds = cluster.add_subparsers(dest="cluster_command", required=True)
 
-    sl = kinds.add_parser("slurm", help="an sbatch script: torchrun on every node, rendezvous on the first")
+    sl = subcommand(kinds, "slurm", "an sbatch script: torchrun on every node, rendezvous on the first")
     add_job_args(sl)
     sl.add_argument("--runtime", choices=slurm.RUNTIMES, default="docker",
                     help="how each node runs the image (none: plain processes, ptkit and torch on the nodes)")
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
     _output_arg(sl)
     sl.set_defaults(func=cmd_slurm)
 
-    kube = kinds.add_parser("k8s", help="an Indexed Job + headless Service (or a Kubeflow PyTorchJob)")
+    kube = subcommand(kinds, "k8s", "an Indexed Job + headless Service (or a Kubeflow PyTorchJob)")
     add_job_args(kube)
     kube.add_argument("--operator", choices=k8s.OPERATORS, default="job",
                       help="job: plain Kubernetes; kubeflow: a PyTorchJob for the training operator")
@@ -50,10 +51,10 @@ def register(subparsers: Any) -> None:
 
     ci = subparsers.add_parser("ci", help="CI workflows generated from the matrix")
     ci_kinds = ci.add_subparsers(dest="ci_command", required=True)
-    gh = ci_kinds.add_parser("github", help=f"write {github.OUTPUT}: one job per variant")
+    gh = subcommand(ci_kinds, "github", f"write {github.OUTPUT}: one job per variant")
     gh.add_argument("--gpu-runner", default="gpu", metavar="LABEL", help="runner label of the team's GPU machines")
     gh.add_argument("--check", action="store_true", help="fail if the file differs from what the matrix gives")
-    gh.add_argument("--matrix", type=Path, metavar="FILE")
+    add_matrix(gh)
     _output_arg(gh, github.OUTPUT)
     gh.set_defaults(func=cmd_github)
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..verify.cli import positive_int, positive_seconds
 from ..verify.distributed import ENTRY
+
+if TYPE_CHECKING:
+    from ..matrix import Matrix
 
 PORT = 29500  # torchrun's default rendezvous port
 IMAGE_UID = 1000  # the image's `ptkit` user (docker/Dockerfile); launchers run it as that user
@@ -35,27 +38,35 @@ class Job:
 
 
 def add_job_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("variant", help="a variant of matrix.toml (see `ptkit matrix`)")
-    parser.add_argument("--nodes", type=positive_int, default=2, metavar="N", help="nodes (default 2)")
+    """A launcher's options: the variant, the job's shape, the image and the matrix."""
+    from ..options import add_matrix
+
+    parser.add_argument("variant", help="a variant of the matrix (see `ptkit matrix`)")
+    add_job_shape_args(parser)
+    parser.add_argument("--image", metavar="REF", help="image (default ptkit:VARIANT)")
+    add_matrix(parser)
+
+
+def add_job_shape_args(parser: argparse.ArgumentParser) -> None:
+    """How many nodes, ranks and GPUs, and the rendezvous' limits (`nox -s distributed` adds them to the build's)."""
+    parser.add_argument("--nodes", type=positive_int, default=2, metavar="N", help="nodes")
     parser.add_argument("--gpus-per-node", type=int, metavar="G",
                         help="GPUs per node (default: 0 for CPU variants, 1 for CUDA variants)")
     parser.add_argument("--procs-per-node", type=positive_int, metavar="P",
                         help="ranks per node (default: G, at least 1)")
-    parser.add_argument("--image", metavar="REF", help="image (default ptkit:VARIANT)")
     parser.add_argument("--collective-timeout", type=positive_seconds, default=60.0, metavar="S",
-                        help="a collective not done in S seconds fails the run (default 60)")
+                        help="a collective not done in S seconds fails the run")
     parser.add_argument("--join-timeout", type=positive_int, default=300, metavar="S",
-                        help="how long the rendezvous waits for every node (default 300)")
-    parser.add_argument("--port", type=port, default=PORT, help=f"rendezvous port, 1-65535 (default {PORT})")
-    parser.add_argument("--matrix", type=Path, metavar="FILE", help="matrix file (default: matrix.toml)")
+                        help="how long the rendezvous waits for every node")
+    parser.add_argument("--port", type=port, default=PORT, help="rendezvous port, 1-65535")
 
 
-def job_from_args(args: argparse.Namespace) -> Job:
+def job_from_args(args: argparse.Namespace, matrix: Matrix | None = None) -> Job:
     """The job the options describe, checked: the variant exists, counts are positive."""
-    from .. import matrix
+    from .. import matrix as matrices
     from ..errors import PtkitError
 
-    variant = matrix.load(args.matrix).get(args.variant)
+    variant = (matrix or matrices.load(args.matrix)).get(args.variant)
     gpus = args.gpus_per_node if args.gpus_per_node is not None else (1 if variant.is_cuda else 0)
     procs = args.procs_per_node or max(gpus, 1)
     if args.nodes < 1 or procs < 1 or gpus < 0:

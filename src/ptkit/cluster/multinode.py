@@ -1,21 +1,17 @@
-"""`nox -s distributed -- VARIANT [--nodes N] [--procs-per-node P]`: torchrun across N containers.
+"""The multi-node run's steps (the order is pipeline.distributed): torchrun across N containers of one image.
 
-Builds ptkit:VARIANT (cached layers: seconds when nothing changed; build options such as
---base-image or --wheelhouse go through to `ptkit build`), then starts one container per node on a
-user-defined Docker network, as the image's non-root user, each running torchrun with the c10d
-rendezvous on node 0. Reports come back from the containers themselves (no bind mount, so no
+One container per node on a user-defined Docker network, as the image's non-root user, each running torchrun
+with the c10d rendezvous on node 0. Reports come back from the containers themselves (no bind mount, so no
 ownership problems): reports/VARIANT-distributed/node-I/rank-N.json and, from node 0, the combined
-reports/VARIANT-distributed.json. Fails when any node or rank failed. Containers and the network
-are removed whatever happens (failure, timeout, Ctrl-C).
+reports/VARIANT-distributed.json, judged through the report model. Containers and the network are removed
+whatever happens (failure, timeout, Ctrl-C).
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
@@ -23,29 +19,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import PtkitError
+from ..images import ROLE_LABEL
 from ..verify.distributed import COMBINED
-from .launch import REPORTS_IN_CONTAINER, Job, add_job_args, job_from_args, torchrun_args
+from ..verify.results import Report
+from .launch import REPORTS_IN_CONTAINER, Job, torchrun_args
 
-ROLE_LABEL, ROLE = "ptkit.role", "distributed"
+ROLE = "distributed"
 NODE_LABEL = "ptkit.node"
-
-
-def distributed_session(session: Any) -> None:
-    """The nox session body: `nox.session(name="distributed")(distributed_session)`."""
-    session.install("-e", ".[host]")
-    session.run("python", "-m", "ptkit.cluster.multinode", *session.posargs)
-
-
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(prog="nox -s distributed --", description=__doc__.split("\n")[0])
-    add_job_args(parser)
-    parser.add_argument("--deadline", type=int, default=900, metavar="S", help="whole run's limit (default 900)")
-    parser.add_argument("--no-build", action="store_true", help="use the existing image as it is")
-    parser.add_argument("--verify-arg", action="append", default=[], metavar="ARG",
-                        help="extra verifier argument, e.g. --verify-arg=--bandwidth-iters=50 (repeatable)")
-    parser.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR")
-    return parser.parse_known_args(argv)  # the rest are `ptkit build` options
 
 
 def _gpu_request(job: Job, node: int) -> list[Any]:
@@ -100,11 +80,8 @@ def collect(container: Any, dest: Path) -> None:
                 (dest / Path(member.name).name).write_bytes(tar.extractfile(member).read())
 
 
-def run_job(job: Job, verify_args: list[str], out: Path, deadline_s: int) -> list[int | None]:
-    from .. import docker_api
-
-    api = docker_api.client()
-    docker_api.ensure_image(api, job.image, f"build it: ptkit build {job.variant}")
+def run_job(api: Any, job: Job, verify_args: list[str], out: Path, deadline_s: int) -> list[int | None]:
+    """Start the nodes, wait for them (at most `deadline_s`), copy each node's reports and log into `out`."""
     run = f"ptkit-dist-{uuid.uuid4().hex[:8]}"
     network = api.networks.create(run, driver="bridge", labels={ROLE_LABEL: ROLE})
     containers: list[Any] = []
@@ -122,48 +99,22 @@ def run_job(job: Job, verify_args: list[str], out: Path, deadline_s: int) -> lis
         network.remove()
 
 
-def verdict(codes: list[int | None], out: Path, combined: Path) -> str | None:
-    """None when every node and rank passed, else the one-line reason."""
-    report = json.loads(combined.read_text()) if combined.exists() else None
-    bad = [f"node {i} {'did not finish' if c is None else f'exited {c}'}" for i, c in enumerate(codes) if c != 0]
-    if report is None:
-        return "; ".join([*bad, f"no combined report (logs: {out}/node-*/torchrun.log)"])
-    fails = [f"{c['name']}: {c['detail']}" for c in report["checks"] if c["status"] == "fail"]
-    if bad or fails or not report["ok"]:
-        return "; ".join(bad + fails[:1]) or "a rank failed (see the report)"
+def combine(out: Path, combined: Path) -> Path | None:
+    """Rank 0's combined report, copied to `combined`; c10d's rendezvous decides which node rank 0 is on."""
+    combined.unlink(missing_ok=True)
+    for found in sorted(out.glob(f"node-*/{COMBINED}"))[:1]:
+        shutil.copy(found, combined)
+        return combined
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    args, build_options = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        job = job_from_args(args)
-        if not args.no_build:
-            subprocess.run([sys.executable, "-m", "ptkit", "build", job.variant, *build_options], check=True)
-        out = args.reports / f"{job.variant}-distributed"
-        shutil.rmtree(out, ignore_errors=True)
-        codes = run_job(job, args.verify_arg, out, args.deadline)
-        combined = args.reports / f"{job.variant}-distributed.json"
-        combined.unlink(missing_ok=True)
-        # Rank 0 writes it; c10d's rendezvous decides which node rank 0 is on.
-        for found in sorted(out.glob(f"node-*/{COMBINED}"))[:1]:
-            shutil.copy(found, combined)
-        reason = verdict(codes, out, combined)
-    except PtkitError as exc:
-        print(f"distributed: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except subprocess.CalledProcessError as exc:
-        print(f"distributed: `ptkit build` failed (exit {exc.returncode})", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("distributed: interrupted (containers and network removed)", file=sys.stderr)
-        return 130
-    if reason:
-        print(f"distributed: FAIL: {reason}", file=sys.stderr)
-        return 1
-    print(f"distributed: PASS: {job.nodes * job.procs_per_node} ranks on {job.nodes} containers; report {combined}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def judge(codes: list[int | None], out: Path, combined: Path | None) -> str | None:
+    """None when every node and rank passed, else the one-line reason."""
+    bad = [f"node {i} {'did not finish' if c is None else f'exited {c}'}" for i, c in enumerate(codes) if c != 0]
+    if combined is None:
+        return "; ".join([*bad, f"no combined report (logs: {out}/node-*/torchrun.log)"])
+    report = Report.from_dict(json.loads(combined.read_text()))
+    failed = report.first_failure()
+    if bad or not report.ok:
+        return "; ".join(bad + ([f"{failed.name}: {failed.detail}"] if failed else [])) or "a rank failed"
+    return None

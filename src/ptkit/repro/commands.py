@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError, UsageError
+from ..options import add_matrix, subcommand
 from ..userfiles import write_text
 from . import images
 
@@ -107,7 +108,7 @@ def cmd_conda_lock(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add the commands to the `ptkit` parser's subparsers."""
     def add(name: str, help_text: str, func: Any) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_text, description=help_text)
+        parser = subcommand(sub, name, help_text)
         parser.set_defaults(func=func)
         return parser
 
@@ -129,4 +130,4 @@ def register(sub: Any) -> None:
     lock.add_argument("variant")
     lock.add_argument("--spec", type=Path, metavar="FILE", help="default: conda/VARIANT.yml")
     lock.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: locks/conda-VARIANT-linux-64.txt")
-    lock.add_argument("--matrix", type=Path, metavar="FILE", help="default: the matrix shipped with ptkit")
+    add_matrix(lock)

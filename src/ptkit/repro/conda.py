@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError
+from ..images import DEFAULT_PLATFORM, GLIBC_MINOR
 from ..matrix import Variant
 from ..render import requirements
 
 CHANNEL = "conda-forge"
-PLATFORM = "linux-64"
-GLIBC = "2.36"  # Debian bookworm's, as the images have it
+PLATFORM = DEFAULT_PLATFORM.conda_subdir
+GLIBC = f"2.{GLIBC_MINOR}"  # Debian bookworm's, as the images have it
 
 
 def _rattler() -> Any:
@@ -110,7 +111,7 @@ async def _solve(specs: list[str], variant: Variant, cache: str) -> list[Any]:
 
 
 def lock(spec_path: Path, variant: Variant) -> str:
-    """An explicit conda lock (URL#sha256 per package) of the spec's conda dependencies for linux-64."""
+    """An explicit conda lock (URL#sha256 per package) of the conda dependencies for PLATFORM."""
     conda, _ = split_dependencies(read_spec(spec_path))
     with tempfile.TemporaryDirectory(prefix="ptkit-conda-") as cache:
         records = asyncio.run(_solve(conda, variant, cache))
