@@ -67,6 +67,12 @@ def test_forward_compatibility_is_named_only_where_it_is_the_way(capsys):
     assert tiers(result)["cuda130"] == "no"
 
 
+def test_an_arm64_superchip_is_refused_every_x86_64_image(capsys):
+    code, result = select(capsys, "--driver", "580.65.06", "--gpu", "NVIDIA GH200 480GB")
+    assert code == 1 and result["best"] is None and set(tiers(result).values()) == {"no"}
+    assert all("x86_64 image does not run on this GPU's arm64 host" in v["reasons"][0] for v in result["variants"])
+
+
 def test_an_l4_gets_every_cuda_row_its_driver_serves(capsys):
     code, result = select(capsys, "--driver", "550.54.15", "--gpu", "NVIDIA L4")
     got = tiers(result)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..matrix import Variant
+from ..matrix_report.gpu_verdicts import machine_of
 from ..matrix_report.model import Loaded
 from ..toolchain import has_compiler
 from ..verify.archs import first_supporting, judge_arch
@@ -57,6 +58,12 @@ class Verdict:
         return {**asdict(self), "runs": self.runs, "uses_gpu": self.tier in USES_GPU}
 
 
+def host_cpu(gpu: Gpu) -> str:
+    """'arm64' for a catalog superchip or Jetson module (their CPU is part of them), else '' (unknown or x86_64)."""
+    key = gpu_key(gpu.name) if gpu.name else None
+    return str(GPUS[key].get("cpu", "")) if key else ""
+
+
 def forward_compatible(gpu: Gpu) -> bool:
     """A model the catalog lists as a data-center, superchip or Jetson GPU (a bare capability could be any)."""
     key = gpu_key(gpu.name) if gpu.name else None
@@ -84,6 +91,10 @@ def judge(variant: Variant, report: Loaded | None, gpu: Gpu, rows: list[str] | t
     check = f"ptkit check {variant.name}" + ("" if source == variant.source else f" --source {source}")
     verdict = Verdict(variant.name, str(found("environment.torch") or variant.torch), cuda, NO, source, check)
     verdict.cuda_extensions = has_compiler(variant)
+    machine = machine_of(str(found("environment.platform") or ""))
+    if host_cpu(gpu) == "arm64" and machine == "x86_64":
+        verdict.reasons.append(f"an {machine} image does not run on this GPU's arm64 host (a superchip or Jetson)")
+        return verdict
     if not cuda:
         verdict.tier = CPU_ONLY
         verdict.reasons.append("CPU-only build: runs on any host but never uses the GPU")
