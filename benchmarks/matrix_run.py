@@ -39,7 +39,7 @@ from ptkit.inputs import PYPI_SIMPLE
 from ptkit.report_commands import LAST_MATRIX_RUN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from matrix_run_md import UNREACHABLE, header, report_name, run_md  # benchmarks/matrix_run_md.py, beside this script
+from matrix_run_md import UNREACHABLE, header, run_md  # benchmarks/matrix_run_md.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / LAST_MATRIX_RUN
@@ -146,22 +146,24 @@ def run(variant: matrix.Variant, base_image: str, reports: Path) -> dict[str, ob
     row: dict[str, object] = {"image": variant.image_name, "command": shlex.join(cmd), "exit": code,
                               "seconds": round(time.monotonic() - clock, 1), "last_line": last}
     for flavor in images.FLAVORS:
-        row[flavor] = collect(variant.image_name, flavor, start, reports)
+        row[flavor] = collect(variant, flavor, start, reports)
     prune(variant)
     return row
 
 
-def collect(image: str, flavor: str, since: float, reports: Path, written_in: Path = ROOT / "reports",
+def collect(variant: matrix.Variant, flavor: str, since: float, reports: Path, written_in: Path = ROOT / "reports",
             ) -> dict[str, object] | None:
-    """The flavor's report this run wrote in reports/ (main.sh's), copied into `reports`; its ok and image block."""
-    name = report_name(image, flavor)
+    """The flavor's report this run wrote in reports/ (main.sh's), copied into `reports`: its name, ok and image
+    block."""
+    name = images.Image(variant, images.Provenance("unknown", dt.datetime.now(dt.timezone.utc)), flavor).report_path(
+        written_in).name
     written = written_in / name
     if not written.is_file() or written.stat().st_mtime < since:
         return None  # not built, or an older run's
     data = json.loads(written.read_text())
     if reports.resolve() != written.parent.resolve():
         shutil.copyfile(written, reports / name)
-    return {"ok": data.get("ok"), **(data.get("image") or {})}
+    return {"report": name, "ok": data.get("ok"), **(data.get("image") or {})}
 
 
 def parse_jobs(parser: argparse.ArgumentParser, argv: list[str] | None,

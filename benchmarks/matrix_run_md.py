@@ -1,7 +1,8 @@
 """docs/evidence/matrix/RUN.md from the matrix run's rows (benchmarks/matrix_run.py) and the reports it copied.
 
 A row: image, command, exit (main.sh's), seconds, last_line (main.sh's last stderr line), and per flavor
-(devel, runtime) None (no report this run) or the report's ok and `image` block (size_bytes, build_seconds).
+(devel, runtime) None (no report this run) or the report's file name (report), ok and `image` block (size_bytes,
+build_seconds).
 """
 
 from __future__ import annotations
@@ -24,17 +25,12 @@ def flavor_cell(built: object) -> str:
     return f"{result}, {duration(built.get('build_seconds'))}, {size(built.get('size_bytes'))}"
 
 
-def report_name(image: str, flavor: str) -> str:
-    """ptkit check's file name (images.Image.report_path): IMAGE.json for devel, IMAGE-runtime.json."""
-    return f"{image}.json" if flavor == DEFAULT_FLAVOR else f"{image}-{flavor}.json"
-
-
 def versions_row(row: dict[str, object], reports: Path) -> str | None:
     """The README's row: what the devel report read inside the container, and both flavors' build and size."""
-    path = reports / report_name(str(row["image"]), DEFAULT_FLAVOR)
-    if not isinstance(row.get(DEFAULT_FLAVOR), dict) or not path.is_file():
+    devel = row.get(DEFAULT_FLAVOR)
+    if not isinstance(devel, dict) or not (reports / str(devel["report"])).is_file():
         return None
-    r: Loaded = load(path)
+    r: Loaded = load(reports / str(devel["report"]))
     facts = [text(r.get(f"environment.{key}")) for key in ("torch", "cuda", "cudnn", "nccl", "build.arch_list")]
     return "| " + " | ".join([str(row["image"]), *facts, *(flavor_cell(row.get(f)) for f in FLAVORS)]) + " |"
 

@@ -56,14 +56,15 @@ def test_the_other_rows_are_every_source_not_a_job_each_once():
 def test_collect_copies_only_a_report_this_run_wrote(tmp_path):
     written, out = tmp_path / "reports", tmp_path / "evidence"
     written.mkdir(), out.mkdir()
+    job = JOBS[-1]
     report = Report(image={"size_bytes": 7, "build_seconds": 1.5}).to_dict()
-    (written / "x-runtime.json").write_text(json.dumps(report))
+    (written / f"{job.name}-runtime.json").write_text(json.dumps(report))  # what `ptkit check` names it
     since = time.time() + 60  # the report predates this run: an older run's, not copied
-    assert matrix_run.collect("x", "runtime", since, out, written) is None and not list(out.iterdir())
-    assert matrix_run.collect("x", "runtime", 0, out, written) == {"ok": report["ok"], "size_bytes": 7,
-                                                                     "build_seconds": 1.5}
-    assert json.loads((out / "x-runtime.json").read_text())["image"]["size_bytes"] == 7
-    assert matrix_run.collect("x", "devel", 0, out, written) is None  # the devel report is x.json: none here
+    assert matrix_run.collect(job.variant, "runtime", since, out, written) is None and not list(out.iterdir())
+    assert matrix_run.collect(job.variant, "runtime", 0, out, written) == {
+        "report": f"{job.name}-runtime.json", "ok": report["ok"], "size_bytes": 7, "build_seconds": 1.5}
+    assert json.loads((out / f"{job.name}-runtime.json").read_text())["image"]["size_bytes"] == 7
+    assert matrix_run.collect(job.variant, "devel", 0, out, written) is None  # devel's is IMAGE.json: none here
 
 
 def test_the_disk_peak_sees_a_file_that_came_and_went(tmp_path):
@@ -78,10 +79,11 @@ def test_the_disk_peak_sees_a_file_that_came_and_went(tmp_path):
 
 def test_run_md_has_the_command_commit_each_row_both_flavors_the_refusals_and_the_readme_table(tmp_path):
     real = json.loads((matrix_run.REPORTS / "cuda124-runtime.json").read_text())  # a real report, as devel's
-    (tmp_path / "a.json").write_text(json.dumps(real))
+    (tmp_path / "a-devel.json").write_text(json.dumps(real))
     with matrix_run.DiskPeak(tmp_path, every=0.02) as disk:
         pass
-    devel, runtime = {"ok": True, "build_seconds": 165.3, "size_bytes": 6_100_000_000}, {"ok": False}
+    devel = {"report": "a-devel.json", "ok": True, "build_seconds": 165.3, "size_bytes": 6_100_000_000}
+    runtime = {"report": "a-runtime.json", "ok": False}
     rows = [{"image": "a", "command": "bash scripts/main.sh a", "exit": 1, "seconds": 61.0, "last_line": "",
              "devel": devel, "runtime": runtime},
             {"image": "b-x", "command": "bash scripts/main.sh b --source x", "exit": 3, "seconds": 9.0,
