@@ -9,6 +9,7 @@ import pytest
 
 from ptkit import cli as host_cli
 from ptkit.verify import cli
+from ptkit.verify.options import VerifyOptions, to_argv
 from tests.utils.ptkit_cli import ROOT
 
 README = ROOT / "README.md"
@@ -36,12 +37,12 @@ def test_the_readme_shows_the_verifier_alone_as_a_foreign_image_runs_it():
 
 
 def test_what_the_host_passes_on_means_the_same_in_the_image():
-    """`ptkit verify --image X OPTIONS`: the host parses OPTIONS, passes them on (to_argv), the in-image
+    """`ptkit verify --image X OPTIONS`: the host parses OPTIONS, passes them on (VerifyOptions, to_argv), the in-image
     verifier parses them again; the values each option must have are stated here, not taken from a parser."""
     argv = ["verify", "--quick", "--expect-cuda", "--expect-cuda-version", "12.8", "--require", "numpy",
             "--require", "six", "--strict", "--json", "--report", "r.json"]
     host = host_cli.build_parser("verify").parse_args(argv)
-    passed_on = cli.to_argv(host)
+    passed_on = to_argv(VerifyOptions.from_namespace(host))
     assert "--json" not in passed_on and "--report" not in passed_on  # output options stay on the host
     image = vars(cli.build_parser().parse_args(["verify", *passed_on]))
     assert {k: image[k] for k in ("quick", "expect_cuda", "expect_cuda_version", "require", "strict", "json")} == {

@@ -189,20 +189,3 @@ def test_benchmarks_render_between_the_checks_and_the_verdict():
     assert lines[-5:] == ["", "device  dtype  n   median ms  iqr ms  TFLOP/s        % peak  note",
                           "cpu     fp32   64  -          -       BROKEN TIMING  -       too fast", "",
                           "verify: PASS (0 pass, 0 warn, 0 fail, 0 skip)"]
-
-
-def test_to_argv_passes_on_every_kind_of_option(monkeypatch):
-    original = cli.add_verify_args
-
-    def with_more(parser):
-        original(parser)
-        parser.add_argument("-l", "--level", action="count", default=0)
-        parser.add_argument("--mode-fast", dest="mode", action="store_const", const="fast")
-        parser.add_argument("--pair", nargs=2, type=int)
-        parser.add_argument("--maybe", nargs="?", const="c")
-
-    monkeypatch.setattr(cli, "add_verify_args", with_more)
-    parser = cli.build_parser()
-    args = parser.parse_args(["verify", "-ll", "--mode-fast", "--pair", "1", "2", "--maybe", "m", "--quick"])
-    assert cli.to_argv(args) == ["--quick", "--level", "--level", "--mode-fast", "--pair", "1", "2", "--maybe", "m"]
-    assert cli.to_argv(parser.parse_args(["verify"])) == []

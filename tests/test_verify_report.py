@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import stat
@@ -11,7 +10,6 @@ import time
 
 import pytest
 
-from ptkit.verify import cli
 from ptkit.verify.results import (
     FAIL,
     PASS,
@@ -90,62 +88,6 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     with pytest.raises(TypeError):
         write_json_atomic({"a": object()}, str(path))
     assert json.loads(path.read_text()) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
-
-
-def verify_parser() -> argparse.ArgumentParser:
-    return cli.build_parser()
-
-
-ARGVS = [
-    [],
-    ["--quick"],
-    ["--quick", "--expect-cuda", "--expect-cuda-version", "12.8"],
-    ["--require", "torchvision", "--require", "numpy", "--json"],
-    ["--expect-cuda-version", "13.0", "--report", "/tmp/r.json", "--require", "a b"],
-]
-
-
-@pytest.mark.parametrize("argv", ARGVS)
-def test_to_argv_round_trips(argv):
-    parse = lambda a: verify_parser().parse_args(["verify", *a])  # noqa: E731
-    args = parse(argv)
-    assert parse(cli.to_argv(args, output=True)) == args
-    passed_on = vars(parse(cli.to_argv(args)))
-    assert passed_on == {**vars(args), "json": False, "report": None}  # output options stay with the host
-
-
-def test_a_flag_added_to_add_verify_args_is_passed_on(monkeypatch):
-    original = cli.add_verify_args
-
-    def with_new_flags(parser: argparse.ArgumentParser) -> None:
-        original(parser)
-        parser.add_argument("--smoke", action="store_true")
-        parser.add_argument("--compile-backend", default="inductor")
-        parser.add_argument("--skip", action="append", default=[])
-
-    monkeypatch.setattr(cli, "add_verify_args", with_new_flags)
-    parser = argparse.ArgumentParser()
-    with_new_flags(parser)
-    args = parser.parse_args(["--quick", "--smoke", "--compile-backend", "eager", "--skip", "a", "--skip", "b"])
-    argv = cli.to_argv(args)
-    assert argv == ["--quick", "--smoke", "--compile-backend", "eager", "--skip", "a", "--skip", "b"]
-    assert parser.parse_args(argv) == args
-
-
-def test_to_argv_refuses_an_action_it_cannot_pass_on(monkeypatch):
-    original = cli.add_verify_args
-
-    class Custom(argparse.Action):
-        def __call__(self, parser, namespace, values, option_string=None):
-            setattr(namespace, self.dest, values)
-
-    def with_custom_action(parser: argparse.ArgumentParser) -> None:
-        original(parser)
-        parser.add_argument("--level", action=Custom)
-
-    monkeypatch.setattr(cli, "add_verify_args", with_custom_action)
-    with pytest.raises(TypeError, match="--level"):
-        cli.to_argv(argparse.Namespace(quick=False, level=[1]))
 
 
 # --- --report FILE and what is at FILE (issue 19: a special file is never replaced) ----------------

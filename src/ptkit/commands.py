@@ -79,9 +79,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             raise UsageError("--variant goes with --image")
         return verify_cli.verify_main(args)
     from . import matrix, pipeline, report
+    from .verify.options import VerifyOptions
 
     variant = matrix.load(args.matrix).get(args.variant) if args.variant else None
-    how = pipeline.Verification(tuple(verify_cli.to_argv(args)), variant, args.gpu, args.timeout)
+    how = pipeline.Verification(VerifyOptions.from_namespace(args), variant, args.gpu, args.timeout)
     result = pipeline.verify_image(args.image, how, Path(args.report) if args.report else None)
     print(json.dumps(result.to_dict(), indent=2) if args.json else report.summary(result))
     if not result.ok:

@@ -23,6 +23,7 @@ from . import fatbin
 from .repro import images
 from .verify.facts import version_tuple
 from .verify.fatbin_check import to_argument
+from .verify.options import VerifyOptions, to_argv
 
 # The last matrix run's committed reports (benchmarks/matrix_run.py), relative to the checkout as
 # report_commands.LAST_MATRIX_RUN is (not imported: the host commands import the pipeline, not the reverse).
@@ -92,13 +93,18 @@ def arch_rows(evidence: Path = EVIDENCE) -> list[str]:
     return [row for _, row in sorted(rows, key=lambda r: r[0], reverse=True)]
 
 
-def verify_args(api: Any, ref: str) -> list[str]:
-    """The verifier arguments this step adds for the image: its fatbin listings and the known image rows. Without
+def verify_options(api: Any, ref: str) -> VerifyOptions:
+    """The verifier options this step adds for the image: its fatbin listings and the known image rows. Without
     cuobjdump on the host the listing is left out (one line on stderr; arch:fatbin then SKIPs)."""
     try:
         listings = image_listing(api, ref)
     except fatbin.FatbinError as exc:
         print(f"ptkit: no fatbin listing for {ref}: {exc}", file=sys.stderr)
         listings = {}
-    argv = [arg for lib, counts in listings.items() for arg in ("--fatbin", to_argument(lib, counts))]
-    return argv + [arg for row in arch_rows() for arg in ("--arch-row", row)]
+    return VerifyOptions(fatbin=tuple(to_argument(lib, counts) for lib, counts in listings.items()),
+                         arch_row=tuple(arch_rows()))
+
+
+def verify_args(api: Any, ref: str) -> list[str]:
+    """The same as the verifier's command line."""
+    return to_argv(verify_options(api, ref))

@@ -24,6 +24,7 @@ from .errors import PtkitError
 from .images import CUDA_LABEL, REPORTS, VARIANT_LABEL, Image
 from .inputs import BuildInputs, Destination, check_inputs, index_answers
 from .matrix import Matrix, Variant
+from .verify.options import VerifyOptions, to_argv
 from .verify.results import Report
 
 
@@ -61,9 +62,9 @@ class Built:
 
 @dataclass(frozen=True)
 class Verification:
-    """How the verifier runs in a container: the verifier's own flags, and what the host adds."""
+    """How the verifier runs in a container: the verifier's own options, and what the host adds."""
 
-    argv: tuple[str, ...] = ()
+    options: VerifyOptions = field(default_factory=VerifyOptions)
     variant: Variant | None = None  # its CUDA release is expected
     gpu: str = "auto"  # yes, no, auto (when the host has the NVIDIA runtime)
     timeout: int = container.DEFAULT_TIMEOUT
@@ -127,16 +128,6 @@ def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:
     return {"size_bytes": int(attrs["Size"]), "compressed_bytes": None, "build_seconds": round(build_seconds, 1)}
 
 
-def with_expectations(verify_argv: tuple[str, ...], variant: Variant | None, gpu: bool) -> list[str]:
-    """The verifier's flags plus what the variant implies: its CUDA release, and a usable GPU when one is given."""
-    argv = list(verify_argv)
-    if variant is not None and variant.cuda and "--expect-cuda-version" not in argv:
-        argv += ["--expect-cuda-version", variant.cuda]
-    if gpu and "--expect-cuda-version" in argv and "--expect-cuda" not in argv:
-        argv.append("--expect-cuda")
-    return argv
-
-
 def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     """Run the verifier in a throwaway container of `image`; the report gets its `run` block."""
     img = docker_api.ensure_image(api, image, "build it (`ptkit build`) or check the name")
@@ -144,7 +135,7 @@ def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     use_gpu = how.gpu == "yes" or (how.gpu == "auto" and docker_api.has_nvidia_runtime(api))
     if how.gpu == "auto" and not use_gpu and labels.get(CUDA_LABEL) != "":  # CUDA or unknown image
         print("ptkit: this host has no NVIDIA container runtime: verifying without a GPU", file=sys.stderr)
-    argv = with_expectations(how.argv, how.variant, use_gpu)
+    argv = to_argv(how.options.expecting(how.variant.cuda if how.variant else "", use_gpu))
     inject = not labels.get(VARIANT_LABEL)  # not a ptkit image: bring the verifier in
     result = container.run_verifier(api, image, argv, inject=inject, gpu=use_gpu, timeout=how.timeout,
                                     verifier=how.verifier)
@@ -171,7 +162,7 @@ def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tupl
     results = []
     for b in targets:
         # fatbin_image: the SASS/PTX torch's CUDA libraries hold (cuobjdump), checked by the verifier's arch:fatbin
-        facts = tuple(fatbin_image.verify_args(api, b.image))
+        facts = fatbin_image.verify_options(api, b.image)
         how = Verification(facts, req.variant, gpu, digests=digests.get(b.image, {}))
         result = verify_in_container(api, b.image, how)
         result.image = image_block(api.images.get(b.image_id).attrs, b.build_seconds)

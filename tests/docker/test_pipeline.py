@@ -1,21 +1,19 @@
-"""The pipeline's promises with a real engine: every verifier flag reaches the container through
+"""The pipeline's promises with a real engine: the verify options reach the container through
 `--image`, a verifier that outruns its time-out is reported as one, a team image builds with no index
 at all (from the wheelhouse), and ptkit installed from its wheel, outside the repository, builds and
 verifies an image."""
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ptkit import cli, container, docker_api, pipeline
-from ptkit.verify import cli as verify_cli
+from ptkit import cli, docker_api, pipeline
+from ptkit.verify.options import VerifyOptions
 from tests.utils.builds import created_by
 from tests.utils.docker_helpers import container_ids, derived_image
 from tests.utils.ptkit_cli import run_ptkit
@@ -25,33 +23,18 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens on the discard port: an index cut off
 
 
-def test_a_new_verifier_flag_arrives_in_the_container_through_image(api, image_under_test, tmp_path, monkeypatch,
-                                                                       child_images):
-    # A verifier that knows one more flag: the host's parser (in-process) and the copy injected into the image.
-    canary = ("    parser.add_argument('--canary', metavar='WORD', help='a flag added after to_argv was written')\n")
-    copy = tmp_path / "verify"
-    shutil.copytree(container.VERIFY_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    source = (copy / "cli.py").read_text()
-    anchor = "def add_verify_args(parser: argparse.ArgumentParser) -> None:\n"
-    assert anchor in source
-    (copy / "cli.py").write_text(source.replace(anchor, anchor + canary))
-    original = verify_cli.add_verify_args
-
-    def with_canary(parser: argparse.ArgumentParser) -> None:
-        original(parser)
-        parser.add_argument("--canary", metavar="WORD")
-
-    monkeypatch.setattr(verify_cli, "add_verify_args", with_canary)
-    # A foreign image (no ptkit labels): the host injects the verifier copy instead of using the baked-in one.
-    vendor = derived_image(api, image_under_test.tag, "ptkit-test/vendor-canary:latest",
+def test_the_verify_options_arrive_in_the_container_through_image(api, image_under_test, child_images):
+    """A foreign image (no ptkit labels) gets the verifier injected; the options the host read (VerifyOptions) are
+    the arguments it parses there, as its report's invocation says."""
+    vendor = derived_image(api, image_under_test.tag, "ptkit-test/vendor-options:latest",
                            "rm -rf /opt/ptkit /opt/venv/bin/ptkit",
                            ["LABEL ptkit.variant=", 'ENTRYPOINT ["python3"]'], child_images)
-    args = cli.build_parser().parse_args(["verify", "--image", vendor, "--quick", "--canary", "tweet"])
-    argv = verify_cli.to_argv(args)
-    assert argv[argv.index("--canary") + 1] == "tweet"
-    report = pipeline.verify_in_container(docker_api.client(), vendor, argv, gpu="no", verifier=copy)
-    assert "--canary" in report.invocation, report.invocation
-    assert report.invocation[report.invocation.index("--canary") + 1] == "tweet"
+    args = cli.build_parser().parse_args(["verify", "--image", vendor, "--quick", "--require", "json", "--strict"])
+    options = VerifyOptions.from_namespace(args)
+    report = pipeline.verify_in_container(docker_api.client(), vendor, pipeline.Verification(options, gpu="no"))
+    invocation = report.invocation
+    assert "--quick" in invocation and "--strict" in invocation, invocation
+    assert invocation[invocation.index("--require") + 1] == "json"
 
 
 def test_a_verifier_past_its_time_out_is_a_time_out_and_leaves_no_container(api, image_under_test):

@@ -1,7 +1,8 @@
-"""`verify` and `bench`: their arguments, the argv the host passes on, and what each prints.
+"""`verify` and `bench`: their arguments and what each prints (the argv the host passes on: options.py).
 
 Exit codes: 0 every check passed (warnings allowed), 1 a check failed, the results could not be printed
-(a closed stdout) or the report could not be written, 2 usage error, 130 interrupted. A failure also prints one line on stderr saying what failed.
+(a closed stdout) or the report could not be written, 2 usage error, 130 interrupted. A failure also prints
+one line on stderr saying what failed.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from . import bench, drift, fatbin_check, output, steps
 from .archs import read_arch_row
 from .gpu import cuda_unusable_reason
 from .imports import build_info, environment, import_packages
+from .options import VerifyOptions, to_argv
 from .precision import DTYPES
 from .results import FAIL, Report, describe, render_benchmarks, render_text
 
-OUTPUT_OPTIONS = ("json", "report")  # where results go, not what is checked: never passed on by the host
 DEVICE_SPEC = re.compile(r"auto|all|cpu|cuda(:\d+)?")
 
 
@@ -99,45 +100,15 @@ def _add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", metavar="FILE", help="also write the JSON report to FILE")
 
 
-def _option_argv(action: argparse.Action, value: Any) -> list[str]:
-    """The argv that makes `action` parse to `value` (nothing when it is the default)."""
-    option = max(action.option_strings, key=len)
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        return [option] if value != action.default else []
-    if isinstance(action, argparse._StoreConstAction):  # after store_true/false: those are subclasses
-        return [option] if value == action.const else []
-    if isinstance(action, argparse._CountAction):
-        return [option] * (value or 0)
-    if isinstance(action, argparse._AppendAction):
-        extra = (value or [])[len(action.default or []):]  # append extends the default list
-        return [arg for item in extra for arg in (option, str(item))]
-    if type(action) is argparse._StoreAction:
-        if value is None or value == action.default:
-            return []
-        many = action.nargs not in (None, "?")
-        return [option, *map(str, value)] if many else [option, str(value)]
-    raise TypeError(f"to_argv cannot pass on {option} ({type(action).__name__}); teach it this action")
-
-
-def to_argv(args: argparse.Namespace, output: bool = False) -> list[str]:
-    """The verify arguments in `args` as argv, for the same verifier elsewhere (the host's --image).
-
-    Walks the actions add_verify_args defines, so a flag added there is passed on without a change
-    here; output options (--json, --report) stay with the caller unless `output`.
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    add_verify_args(parser)
-    argv: list[str] = []
-    for action in parser._actions:  # argparse has no public list of a parser's actions
-        if not action.option_strings or (action.dest in OUTPUT_OPTIONS and not output):
-            continue
-        argv += _option_argv(action, getattr(args, action.dest, action.default))
-    return argv
+def output_argv(args: argparse.Namespace) -> list[str]:
+    """--json and --report as given: where results go, never passed on by the host."""
+    return [*(["--json"] if args.json else []), *(["--report", args.report] if args.report else [])]
 
 
 def verify_main(args: argparse.Namespace) -> int:
     with output.stdout_reserved(args.json) as stdout:
-        report = steps.run_verify(args, ["verify", *to_argv(args, output=True)])
+        invocation = ["verify", *to_argv(VerifyOptions.from_namespace(args)), *output_argv(args)]
+        report = steps.run_verify(args, invocation)
         problem = output.emit(report.to_dict(), render_text(report), args, stdout)
     failed = report.first_failure()
     if failed:
