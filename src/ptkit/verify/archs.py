@@ -25,7 +25,7 @@ Compatibility guide (https://docs.nvidia.com/deploy/cuda-compatibility/):
   (CUDA 13.0 release notes), so an 11.0 device runs sm_101 SASS too.
 torch's warning at its first CUDA call (torch.cuda._check_cubins) only asks for a compiled sm_ arch of the
 device's major; when no compiled arch has the device's major;
-tests/test_arch_verdicts.py holds this rule against that one and lists where they differ.
+tests/test_gpu_verdicts.py holds this rule against that one and lists where they differ.
 """
 
 from __future__ import annotations
@@ -172,9 +172,3 @@ def first_supporting(capability: str, rows: list[str]) -> str:
             if judge_arch(capability, arch_list)[0] == wanted:
                 return name + ("" if wanted == PASS else " (by PTX JIT)")
     return ""
-
-
-def torch_would_warn(capability: str, arch_list: list[str]) -> bool:
-    """torch's own test (torch.cuda._check_capability): no compiled sm_ arch shares the device's major."""
-    major = parse_capability(capability)[0]
-    return not any(a.major == major for a in (parse_arch(t) for t in arch_list) if a is not None and not a.ptx)
