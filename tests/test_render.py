@@ -100,3 +100,24 @@ def test_render_check_detects_drift(tmp_path):
     proc = run_ptkit("render", "--check", *out)
     assert proc.returncode == 1, proc.stderr
     assert f"{CPU.name}.yml" in proc.stderr
+
+
+def test_the_driver_table_of_the_reference_doc_is_written_from_the_verifiers_table(tmp_path):
+    old = "11.8 >=520.61.05 | 13.0 >=580.65.06.\n"
+    stale = f"# facts\n\nintro\n{render.DRIVER_BEGIN}\n{old}{render.DRIVER_END}\n\n## next\n"
+    doc = render.with_driver_table(stale)
+    assert doc.startswith("# facts\n\nintro\n") and doc.endswith(f"{render.DRIVER_END}\n\n## next\n")
+    # CUDA 13.2 GA needs 595.45.04 (its release notes, Table 3); the hand copy had stopped at 13.0.
+    assert "13.2 >=595.45.04" in doc and "Minor-version compatibility: 11.x >=450.80.02" in doc
+    with pytest.raises(PtkitError, match="no driver-table markers"):
+        render.with_driver_table("# facts without markers\n")
+    (tmp_path / "matrix.toml").write_bytes((ROOT / "matrix.toml").read_bytes())
+    (tmp_path / render.DRIVER_DOC).parent.mkdir(parents=True)
+    (tmp_path / render.DRIVER_DOC).write_text(stale)
+    where = ("--matrix", str(tmp_path / "matrix.toml"), "--out", str(tmp_path / "conda"))
+    assert run_ptkit("render", *where).returncode == 0
+    proc = run_ptkit("render", "--check", *where)
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / render.DRIVER_DOC).write_text(stale)
+    proc = run_ptkit("render", "--check", *where)
+    assert proc.returncode == 1 and "torch-cuda.md" in proc.stderr

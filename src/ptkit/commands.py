@@ -165,6 +165,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     m = matrix.load(args.matrix)
     files = {args.out / f"{v.name}.yml": render.conda_env(v) for v in m.variants.values()}
+    doc = m.path.resolve().parent / render.DRIVER_DOC  # a checkout's; a team's matrix has none beside it
+    if doc.is_file():
+        files[doc] = render.with_driver_table(doc.read_text())
     if args.check:
         stale = [str(p) for p, text in files.items() if not p.is_file() or p.read_text() != text]
         if stale:

@@ -34,6 +34,7 @@ LOCKS = Path("locks")
 # Label names: the Dockerfile sets the ptkit.* ones from the PTKIT_* build args; readers use these names.
 VARIANT_LABEL, SOURCE_LABEL, FLAVOR_LABEL, CUDA_LABEL = "ptkit.variant", "ptkit.source", "ptkit.flavor", "ptkit.cuda"
 ROLE_LABEL = "ptkit.role"  # on ptkit's own containers (verify, distributed), so leftovers can be found
+MANIFEST_LABEL, MANIFEST_PATH = "ptkit.manifest", "/etc/ptkit/manifest.json"  # the label points at the manifest
 OCI = "org.opencontainers.image."
 REVISION_LABEL, CREATED_LABEL = f"{OCI}revision", f"{OCI}created"
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import PtkitError
 from .images import Image
 from .inputs import PYPI_SIMPLE, BuildInputs
 from .matrix import Variant, check_requirement
+from .verify.facts import MIN_DRIVER, MINOR_COMPAT_FLOOR
 
 PYTORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
 
@@ -102,3 +104,24 @@ def conda_env(variant: Variant) -> str:
     reqs, _ = requirements(variant)
     lines += [f"      - {r}" for r in reqs]
     return "\n".join(lines) + "\n"
+
+
+DRIVER_DOC = Path("docs", "reference", "torch-cuda.md")  # beside the matrix, in a checkout
+DRIVER_BEGIN = "<!-- driver table: written by `ptkit render` from verify/facts.py, checked by `nox -s lint` -->"
+DRIVER_END = "<!-- end of the driver table -->"
+
+
+def driver_table() -> str:
+    """The minimum driver of each CUDA release and the minor-version compatibility floors, as the doc shows them."""
+    rows = " | ".join(f"{cuda} >={driver}" for cuda, driver in MIN_DRIVER.items())
+    floors = "; ".join(f"{major}.x >={driver}" for major, driver in MINOR_COMPAT_FLOOR.items())
+    return f"{rows}.\nMinor-version compatibility: {floors}.\n"
+
+
+def with_driver_table(doc: str) -> str:
+    """`doc` with the text between its driver-table markers replaced by `driver_table()`."""
+    head, begin, rest = doc.partition(DRIVER_BEGIN)
+    _, end, tail = rest.partition(DRIVER_END)
+    if not begin or not end:
+        raise PtkitError(f"{DRIVER_DOC}: no driver-table markers ({DRIVER_BEGIN} ... {DRIVER_END})")
+    return f"{head}{DRIVER_BEGIN}\n{driver_table()}{DRIVER_END}{tail}"

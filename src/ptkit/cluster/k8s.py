@@ -11,10 +11,10 @@ is the `REPORT_PREFIX` line in pod 0's log (no shared volume needed):
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from ..verify.distributed import ENTRY, REPORT_PREFIX
+from ..images import VARIANT_LABEL
+from ..verify.distributed import ENTRY
 from .launch import IMAGE_UID, REPORTS_IN_CONTAINER, Job, torchrun_args
 
 OPERATORS = ("job", "kubeflow")
@@ -52,7 +52,7 @@ def pod_spec(job: Job, command: list[str], restart: str = "Never") -> dict[str, 
 
 def indexed_job(job: Job) -> list[dict[str, Any]]:
     name = _name(job)
-    labels = {"app.kubernetes.io/name": "ptkit-verify", "ptkit.variant": job.variant}
+    labels = {"app.kubernetes.io/name": "ptkit-verify", VARIANT_LABEL: job.variant}
     head = f"{name}-0.{name}"  # pod 0's hostname within the Service's subdomain
     command = ["torchrun", *torchrun_args(job, head, name, REPORTS_IN_CONTAINER)]
     service = {
@@ -94,9 +94,3 @@ def manifests(job: Job, operator: str = "job") -> list[dict[str, Any]]:
     if operator not in OPERATORS:
         raise ValueError(f"operator {operator!r}: one of {', '.join(OPERATORS)}")
     return indexed_job(job) if operator == "job" else pytorch_job(job)
-
-
-def report_from_logs(text: str) -> dict[str, Any] | None:
-    """The combined report from pod 0's log (the last marker line), or None when the run wrote none."""
-    lines = [ln for ln in text.splitlines() if ln.startswith(REPORT_PREFIX)]
-    return json.loads(lines[-1][len(REPORT_PREFIX):]) if lines else None

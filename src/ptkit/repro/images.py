@@ -12,8 +12,8 @@ from typing import Any
 
 from ..docker_api import short
 from ..errors import PtkitError
+from ..images import MANIFEST_LABEL, MANIFEST_PATH
 
-MANIFEST_LABEL = "ptkit.manifest"
 # The image's own Python: a ptkit image's venv is first on PATH; any other image's python3 otherwise.
 PYTHON = "command -v python >/dev/null && exec python -B -c \"$0\" \"$@\" || exec python3 -B -c \"$0\" \"$@\""
 
@@ -69,7 +69,7 @@ def run_module(api: Any, ref: str, module: Path, args: list[str], timeout: int =
 def manifest(api: Any, ref: str) -> dict[str, Any] | None:
     """The manifest the image's label points at (default /etc/ptkit/manifest.json); None without one."""
     labels = image(api, ref).labels or {}
-    data = read_file(api, ref, labels.get(MANIFEST_LABEL, "/etc/ptkit/manifest.json"))
+    data = read_file(api, ref, labels.get(MANIFEST_LABEL, MANIFEST_PATH))
     if data is None:
         return None
     try:
