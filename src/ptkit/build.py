@@ -11,6 +11,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +52,26 @@ def _dir_entry(tar: tarfile.TarFile, name: str) -> None:
     tar.addfile(info)
 
 
-@contextmanager
-def build_context(dockerfile: Path, files: dict[str, bytes], inputs: BuildInputs,
-                  matrix_text: bytes = b"") -> Iterator[Any]:
-    """A tar build context in a temp file (wheelhouses can be GBs), deleted whatever happens.
+@dataclass(frozen=True)
+class Context:
+    """What a build context holds besides the inputs' wheelhouse and CA bundle."""
 
-    The image's ptkit gets the matrix it was built from, so `ptkit matrix` works inside it.
-    """
+    dockerfile: Path
+    files: dict[str, bytes]
+    matrix_text: bytes = b""  # the image's ptkit gets the matrix it was built from (`ptkit matrix` inside it)
+
+
+@contextmanager
+def build_context(context: Context, inputs: BuildInputs) -> Iterator[Any]:
+    """A tar build context in a temp file (wheelhouses can be GBs), deleted whatever happens."""
     with tempfile.TemporaryFile(prefix="ptkit-context-") as fh:
         with tarfile.open(fileobj=fh, mode="w") as tar:
-            _add_bytes(tar, "Dockerfile", dockerfile.read_bytes())
-            for name, data in files.items():
+            _add_bytes(tar, "Dockerfile", context.dockerfile.read_bytes())
+            for name, data in context.files.items():
                 _add_bytes(tar, name, data)
             tar.add(PACKAGE_DIR, arcname="ptkit", filter=_package_filter)
-            if matrix_text:
-                _add_bytes(tar, "ptkit/data/matrix.toml", matrix_text)
+            if context.matrix_text:
+                _add_bytes(tar, "ptkit/data/matrix.toml", context.matrix_text)
             _dir_entry(tar, "wheelhouse")
             wheelhouse = inputs.wheelhouse
             for wheel in sorted(wheelhouse.iterdir()) if wheelhouse else []:
@@ -80,13 +86,13 @@ def build_context(dockerfile: Path, files: dict[str, bytes], inputs: BuildInputs
 
 # --- build -----------------------------------------------------------------------------------
 
-def run_build(api: Any, *, dockerfile: Path, files: dict[str, bytes], buildargs: dict[str, str], tags: list[str],
-              title: str, inputs: BuildInputs, target: str | None = None, matrix_text: bytes = b"") -> str:
+def run_build(api: Any, context: Context, *, buildargs: dict[str, str], tags: list[str], title: str,
+              inputs: BuildInputs, target: str | None = None) -> str:
     """Build, stream progress, tag; return the image id. Failure: the log's last lines, exit 1.
     The inputs were checked once, before any build (pipeline.preflight)."""
-    with build_context(dockerfile, files, inputs, matrix_text) as context, Progress(title) as progress:
+    with build_context(context, inputs) as tar, Progress(title) as progress:
         stream = api.api.build(
-            fileobj=context, custom_context=True, buildargs=buildargs, tag=tags[0], target=target,
+            fileobj=tar, custom_context=True, buildargs=buildargs, tag=tags[0], target=target,
             rm=True, forcerm=True, nocache=inputs.no_cache, pull=False, decode=True,
         )
         try:
@@ -138,10 +144,9 @@ def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, matrix_text: b
     }
     compiler, files["compiler.lock"] = toolchain.build_files(plan.variant, plan.flavor, inputs.lock)
     return run_build(
-        api, dockerfile=DOCKER_DIR / "Dockerfile", files=files, buildargs={**plan.build_args(), "COMPILER": compiler},
-        tags=tags or plan.image.tags,
-        title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs,
-        target=plan.flavor, matrix_text=matrix_text,
+        api, Context(DOCKER_DIR / "Dockerfile", files, matrix_text),
+        buildargs={**plan.build_args(), "COMPILER": compiler}, tags=tags or plan.image.tags,
+        title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs, target=plan.flavor,
     )
 
 
@@ -158,7 +163,7 @@ def build_team(api: Any, parent: str, inputs: BuildInputs, tags: list[str]) -> s
     buildargs = {"PARENT": parent, "PARENT_DIGEST": parent_id, "INDEX_URL": inputs.team_index_url}
     files = {"requirements.txt": requirements_file.read_bytes()}
     return run_build(
-        api, dockerfile=DOCKER_DIR / "Dockerfile.team", files=files, buildargs=buildargs, tags=tags,
+        api, Context(DOCKER_DIR / "Dockerfile.team", files), buildargs=buildargs, tags=tags,
         title=f"building team image on {parent}", inputs=inputs,
     )
 

@@ -23,6 +23,7 @@ from .verify.results import Report
 VERIFY_DIR = Path(__file__).resolve().parent / "verify"
 INJECT_ROOT = "/tmp/ptkit-verifier"
 DEFAULT_TIMEOUT = 900
+SHM_SIZE = "2g"  # DataLoader workers share tensors through /dev/shm; Docker's 64 MB default fails them
 # Find an interpreter the way a user would; 127 tells the host there was none.
 FIND_PYTHON = (
     'for p in python3 python; do command -v "$p" >/dev/null 2>&1 && exec "$p" -m ptkit_verify "$@"; done; '
@@ -43,9 +44,9 @@ def verifier_archive(source: Path = VERIFY_DIR) -> bytes:
     return buf.getvalue()
 
 
-def _options(image: str, name: str, args: list[str], inject: bool, gpu: bool, shm_size: str) -> dict[str, Any]:
+def _options(image: str, name: str, args: list[str], inject: bool, gpu: bool) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "image": image, "name": name, "detach": True, "shm_size": shm_size, "labels": {ROLE_LABEL: "verify"},
+        "image": image, "name": name, "detach": True, "shm_size": SHM_SIZE, "labels": {ROLE_LABEL: "verify"},
     }
     if gpu:
         from docker.types import DeviceRequest
@@ -60,7 +61,7 @@ def _options(image: str, name: str, args: list[str], inject: bool, gpu: bool, sh
 
 
 def run_verifier(api: Any, image: str, verify_argv: list[str], *, inject: bool, gpu: bool = False,
-                 shm_size: str = "2g", timeout: int = DEFAULT_TIMEOUT, verifier: Path = VERIFY_DIR) -> Report:
+                 timeout: int = DEFAULT_TIMEOUT, verifier: Path = VERIFY_DIR) -> Report:
     """Run `verify --json VERIFY_ARGV` in a throwaway container; always remove it."""
     from docker.errors import APIError, ImageNotFound
     from requests.exceptions import ConnectionError as RequestsConnectionError
@@ -71,7 +72,7 @@ def run_verifier(api: Any, image: str, verify_argv: list[str], *, inject: bool, 
     name = f"ptkit-verify-{uuid.uuid4().hex[:12]}"
     try:
         container = api.containers.create(**_options(image, name, ["verify", "--json", *verify_argv],
-                                                     inject, gpu, shm_size))
+                                                     inject, gpu))
         if inject:
             container.put_archive("/", verifier_archive(verifier))
         container.start()
