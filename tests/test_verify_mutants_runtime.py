@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from ptkit.verify import cli, cpus, facts, numerics, precision, runtime, steps
-from tests.test_verify_mutants import FakeCuda
+from tests.utils.stand_ins import FakeCuda
 
 # At collection, so that mutmut's fork server (which collects once) forks each mutant's run with torch loaded.
 pytest.importorskip("torch")
@@ -164,7 +164,7 @@ def test_autograd_matches_the_analytic_gradient(torch):
 def test_quick_verify_runs_every_step_in_order_and_times_the_tutorial(torch):
     report = steps.run_verify(cli.build_parser().parse_args(["verify", "--quick"]), ["verify", "--quick"])
     names = [c.name for c in report.checks]
-    order = ["drift", "import:torch", "build", "cuda", "numerics:cpu:fp32", "autograd:cpu", "shm", "dataloader",
+    order = ["drift", "import:torch", "build", "cuda", "numerics:cpu:fp32", "autograd:cpu", "shm", "tmp", "dataloader",
              "threads", "smoke:openmp", "compile", "tutorial"]
     assert [n for n in names if n in order] == order and names[-1] == "tutorial" and report.benchmarks == []
     tutorial = report.checks[-1]
