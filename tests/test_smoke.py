@@ -7,7 +7,7 @@ import importlib.metadata
 import math
 
 from ptkit.verify import smoke
-from ptkit.verify.results import FAIL, PASS, SKIP, Report
+from ptkit.verify.results import FAIL, PASS, SKIP, WARN, Report
 
 
 def test_cpu_smoke_checks_pass_and_gpu_ones_skip(torch):
@@ -91,3 +91,13 @@ def test_a_torch_without_the_private_cudnn_module_is_a_skip_not_a_fail():
     smoke.check_cudnn(report, stand_in)
     assert [(c.status, c.detail) for c in report.checks] == [
         (SKIP, "torch 2.99.0 does not expose cuDNN's compile-time version (torch._C._cudnn)")]
+
+
+def test_a_cuda_error_probe_that_does_not_finish_in_time_is_a_warning_not_a_fail(monkeypatch):
+    """A check that cannot finish under a CPU quota is a WARN that says why (issue 19), not a time-out FAIL:
+    the real probe process, given less time than starting Python takes."""
+    monkeypatch.setattr(smoke, "CUDA_ERROR_TIMEOUT_S", 0.001)
+    report = Report()
+    smoke.check_cuda_error(report, ["cpu", "cuda:0"])
+    assert [(c.status, c.detail) for c in report.checks] == [
+        (WARN, "the probe process did not finish within 0.001 s (a CPU quota or a busy GPU?): not judged")]
