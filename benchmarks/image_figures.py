@@ -38,6 +38,7 @@ import naive_sizes  # noqa: E402
 from installers import installer_builds, print_installers  # noqa: E402
 
 from ptkit.cli import OneLineParser  # noqa: E402
+from ptkit.images import LOCAL_BASE  # noqa: E402
 
 TOUCH = ROOT / "src" / "ptkit" / "verify" / "_figures_touch.py"
 LIST_LIBS = r"""
@@ -167,7 +168,7 @@ def compressed_gb(image: str) -> float:
 
 def parse_args() -> argparse.Namespace:
     parser = OneLineParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-image", default="ptkit/base:bookworm")
+    parser.add_argument("--base-image", default=LOCAL_BASE)
     parser.add_argument("--wheelhouse", default=str(ROOT / ".cache/wheelhouse/cpu"))
     parser.add_argument("--packages", default="torch numpy")
     parser.add_argument("--skip-cold", action="store_true", help="do not time a --no-cache build")

@@ -23,6 +23,7 @@ import naive
 from matrix_run import CA_BUNDLE, Job, parse_jobs
 
 from ptkit.cli import OneLineParser
+from ptkit.images import LOCAL_BASE
 
 
 def recorded_bytes(job: Job, reports: Path) -> int | None:
@@ -52,7 +53,7 @@ def naive_md(command: str, rows: list[dict[str, object]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="naive_sizes", description=__doc__.splitlines()[0])
-    parser.add_argument("--base-image", default="ptkit/base:bookworm", metavar="IMG")
+    parser.add_argument("--base-image", default=LOCAL_BASE, metavar="IMG")
     args, todo = parse_jobs(parser, argv, "the matrix run's reports")
     rows, worst = [], 0.0
     for job in todo:

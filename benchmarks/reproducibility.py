@@ -113,7 +113,7 @@ def main() -> int:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="cpu")
     parser.add_argument("--flavor", default=images.DEFAULT_FLAVOR)
-    parser.add_argument("--base-image", default="ptkit/base:bookworm")
+    parser.add_argument("--base-image", default=images.LOCAL_BASE)
     parser.add_argument("--wheelhouse", type=Path, default=ROOT / ".cache" / "wheelhouse" / "cpu")
     parser.add_argument("--lock", type=Path, default=ROOT / "locks" / "cpu.txt")
     parser.add_argument("--compare", nargs=2, metavar="IMAGE", help="compare two images built already")

@@ -26,16 +26,11 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 pytest.importorskip("torch")
 pytestmark = pytest.mark.timeout(300)  # every test here has its own bound far below; this one ends a hang
 from ptkit.verify.distributed import COMBINED, ENTRY, REPORT_PREFIX  # noqa: E402
+from tests.utils.net import free_port  # noqa: E402
 
 TIMEOUT = 5  # --collective-timeout of the fault tests
 BOUND = TIMEOUT + 10  # documented bound: the timeout, 1.5 s naming the lost rank, exit
 LONG = ["--bandwidth-sizes", "1K", "--bandwidth-iters", "100000000"]  # runs until a rank is stopped
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(nproc: int, *args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from ptkit import matrix
 from ptkit.errors import PtkitError
 from ptkit.repro import commands, conda, diff, sbom, snapshot
 from ptkit.verify import inventory
-from tests.test_repro_drift import make_wheel, pip_install, write_manifest
+from tests.utils.venvs import make_wheel, pip_install, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = matrix.load(ROOT / "matrix.toml")

@@ -17,6 +17,7 @@ import pytest
 
 from ptkit.verify import cli, output, precision
 from ptkit.verify.archs import judge_arch
+from tests.utils.stand_ins import FakeCuda
 
 # At collection, so that mutmut's fork server (which collects once) forks each mutant's run with torch loaded.
 pytest.importorskip("torch")
@@ -84,19 +85,6 @@ def test_arch_fail_names_the_compiled_list_or_empty_and_what_to_use():
     assert detail.endswith("use an image compiled for sm_70 (`ptkit select --capability 7.0` names one)")
     assert "(empty)" in judge_arch("7.0", [])[1]
     assert judge_arch("7.0", [], supported_by="cuda128")[1].endswith("; use cuda128")
-
-
-class FakeCuda:
-    """torch.cuda as seen by precision: one device of the given capability."""
-
-    def __init__(self, capability: tuple[int, int], bf16: bool | None):
-        self.capability, self.asked = capability, []
-        if bf16 is not None:
-            self.is_bf16_supported = lambda: bf16
-
-    def get_device_capability(self, device):
-        self.asked.append(device)
-        return self.capability
 
 
 @pytest.mark.parametrize(("capability", "bf16", "refused"), [

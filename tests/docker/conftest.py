@@ -6,9 +6,6 @@ PTKIT_KEEP_IMAGES=1, to keep the build cache warm while developing).
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,11 +14,17 @@ import pytest
 from ptkit.matrix import Variant
 from tests.utils import matrix_facts
 from tests.utils.builds import Builds, ImageUnderTest
-from tests.utils.docker_helpers import BASE_IMAGE, ROLE, TrackedContainer, container_ids, has_gpus
+from tests.utils.docker_helpers import (
+    BASE_IMAGE,
+    ROLE,
+    STAMP,
+    TrackedContainer,
+    container_ids,
+    has_gpus,
+    remove_images,
+)
 from tests.utils.ptkit_cli import run_ptkit
 from tests.utils.registry import LocalRegistry
-
-STAMP = re.compile(r"-\d{8}-(norev|[0-9a-f]{7}(-dirty)?)$")  # the end of render.stamped_tag's tags
 
 BUILD_SKIP = "--image given: build tests need to build"
 
@@ -48,26 +51,13 @@ def api() -> Iterator[Any]:
         client.api.remove_container(cid, force=True)
 
 
-def remove_images(api: Any, tags: list[str], stages: str) -> None:
-    """Remove `tags` (a tag already gone is no error), then the dangling images labelled `stages` (`key` or
-    `key=value`): build stages' cache, GBs for CUDA variants. Nothing when PTKIT_KEEP_IMAGES=1."""
-    from docker.errors import ImageNotFound
-
-    if os.environ.get("PTKIT_KEEP_IMAGES") == "1":
-        return
-    for tag in tags:
-        with contextlib.suppress(ImageNotFound):
-            api.images.remove(tag, force=True)
-    api.images.prune(filters={"dangling": True, "label": stages})
-
-
 @pytest.fixture(scope="session")
 def created_images(api: Any) -> Iterator[list[str]]:
     """Tags the suite creates; removed at the end so that nothing is left behind."""
     tags: list[str] = []
     before = {tag for image in api.images.list() for tag in image.tags}
     yield tags
-    # A rebuild that the cache answers re-tags the same image with its dated tag (render.stamped_tag), and
+    # A rebuild that the cache answers re-tags the same image with its dated tag (images.Image.stamped_tag), and
     # once the suite's own files make the checkout dirty that tag is a new one: remove those too.
     stamped = [tag for image in api.images.list() for tag in image.tags if tag not in before and STAMP.search(tag)]
     # Rebuilds leave the previous image untagged, and multi-stage builds leave their stages' cache: remove

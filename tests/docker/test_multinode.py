@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.test_slurm import slurm_cluster, submit  # the real Slurm daemons of tests/test_slurm.py
 from tests.utils.ptkit_cli import ROOT
+from tests.utils.slurm import slurm_cluster, submit  # the test's own Slurm daemons
 
 docker = pytest.importorskip("docker")
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.builds]

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from ptkit.repro import sbom
-from tests.test_repro_drift import make_wheel
 from tests.utils.builds import ImageUnderTest
 from tests.utils.docker_helpers import TrackedContainer, derived_image
 from tests.utils.ptkit_cli import run_ptkit
+from tests.utils.venvs import make_wheel
 
 pytestmark = pytest.mark.docker
 

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import re
 import tarfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ptkit.base import LOCAL_BASE
+from ptkit.images import LOCAL_BASE, ROLE_LABEL
 
-ROLE = "ptkit.role"  # every container ptkit or a test starts carries it; the session teardown removes them all
+ROLE = ROLE_LABEL  # every container ptkit or a test starts carries it; the session teardown removes them all
+STAMP = re.compile(r"-\d{8}-(norev|[0-9a-f]{7}(-dirty)?)$")  # the end of images.Image.stamped_tag's tags
 TEST_LABELS = {ROLE: "test"}
 BASE_IMAGE = LOCAL_BASE  # what `ptkit base` makes by default: the base of the images built here
 
@@ -134,3 +137,16 @@ def children(api: Any, image_id: str) -> list[str]:
             stage = (img.labels or {}).get("ptkit.stage", "")
             found.append(img.tags[0] if img.tags else f"{img.short_id} ({step.strip()}; ptkit.stage={stage})")
     return found
+
+
+def remove_images(api: Any, tags: list[str], stages: str) -> None:
+    """Remove `tags` (a tag already gone is no error), then the dangling images labelled `stages` (`key` or
+    `key=value`): build stages' cache, GBs for CUDA variants. Nothing when PTKIT_KEEP_IMAGES=1."""
+    from docker.errors import ImageNotFound
+
+    if os.environ.get("PTKIT_KEEP_IMAGES") == "1":
+        return
+    for tag in tags:
+        with contextlib.suppress(ImageNotFound):
+            api.images.remove(tag, force=True)
+    api.images.prune(filters={"dangling": True, "label": stages})

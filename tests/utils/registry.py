@@ -18,16 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .docker_helpers import wait_for
+from .net import free_port
 
 
 class RegistryError(RuntimeError):
     """The registry binary is missing or did not start."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening(port: int) -> bool:

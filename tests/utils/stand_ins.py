@@ -47,3 +47,16 @@ def cuda_torch(cuda: str | None = "12.8", **parts: Any) -> SimpleNamespace:
         _C=SimpleNamespace(_cuda_getArchFlags=lambda: parts.get("arch_flags", "sm_80 sm_90")),
         __config__=SimpleNamespace(show=lambda: parts.get("config", "  - BLAS_INFO=mkl\n  - LAPACK_INFO=mkl\n")),
     )
+
+
+class FakeCuda:
+    """torch.cuda as seen by precision: one device of the given capability."""
+
+    def __init__(self, capability: tuple[int, int], bf16: bool | None):
+        self.capability, self.asked = capability, []
+        if bf16 is not None:
+            self.is_bf16_supported = lambda: bf16
+
+    def get_device_capability(self, device):
+        self.asked.append(device)
+        return self.capability
