@@ -244,3 +244,20 @@ def test_a_line_is_one_write_so_ranks_sharing_a_pipe_never_merge_lines():
     writes = _Writes()
     say("ptkit distributed: rank 1 measuring all-reduce bandwidth", writes)
     assert writes == ["ptkit distributed: rank 1 measuring all-reduce bandwidth\n"]
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_1(tmp_path):
+    """--report and --report-dir go through write_json_atomic, which refuses a folder: said, not a traceback."""
+    (tmp_path / "combined.json").mkdir()  # where rank 0's combined report would go
+    env = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(free_port())}
+    proc = subprocess.run([sys.executable, *ENTRY, "--bandwidth-sizes", "1K", "--bandwidth-iters", "2",
+                           "--report-dir", str(tmp_path), "--report", str(tmp_path)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if "could not write" in line]
+    assert said == [f"ptkit verify --distributed: could not write the report to {tmp_path / 'combined.json'}: it is a "
+                    "folder; a report goes to a file, a new path, a character device or a FIFO",
+                    f"ptkit verify --distributed: could not write the report to {tmp_path}: it is a folder; a report "
+                    "goes to a file, a new path, a character device or a FIFO"]
+    assert json.loads((tmp_path / "rank-0.json").read_text())["ok"] is True and REPORT_PREFIX in proc.stdout

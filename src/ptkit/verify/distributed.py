@@ -2,13 +2,11 @@
 and a dead or hung peer turned into a FAIL naming it within a bounded time, never a hang.
 
 Each rank writes REPORT_DIR/rank-N.json; rank 0 gathers every rank's result over the process group
-(no shared filesystem needed) and writes the combined report (--report, REPORT_DIR/combined.json,
-and one `REPORT_PREFIX{json}` line on stdout, for launchers that only keep logs). Exit codes: 0 every
-rank passed, 1 a check failed or a peer was lost, 2 usage error (e.g. not launched by torchrun).
-
-Bound on a lost peer: a killed peer breaks its connections at once; a hung one (stopped, network
-gone) makes the pending collective fail after --collective-timeout. Either way this rank then spends
-3 heartbeats (1.5 s) naming the silent ranks, so it exits within timeout + about 10 s.
+(no shared filesystem needed) and writes the combined report (--report, REPORT_DIR/combined.json, and
+one `REPORT_PREFIX{json}` line on stdout, for launchers that only keep logs). Exit codes: 0 every rank
+passed, 1 a check failed, a peer was lost or a report could not be written, 2 usage error.
+A killed peer breaks its connections at once, a hung one fails the pending collective after
+--collective-timeout; naming the silent ranks takes 3 heartbeats (1.5 s): an exit within timeout + ~10 s.
 """
 
 from __future__ import annotations
@@ -126,8 +124,7 @@ class Run:
                 result(FAIL, self.lost_message(exc))
             except Exception as exc:  # noqa: BLE001 - ptkit's own error: said as such, never as a lost peer
                 self.broken = f"an error on rank {self.env['rank']}"
-                result(FAIL, f"{describe(exc)} (an error in ptkit's check on rank {self.env['rank']}, "
-                             "not a lost peer)")
+                result(FAIL, f"{describe(exc)} (an error in ptkit's check on rank {self.env['rank']}, not a lost peer)")
 
     def lost_message(self, exc: BaseException) -> str:
         timeout = self.args.collective_timeout
@@ -208,7 +205,8 @@ class Run:
                 "bandwidth": self.bandwidth}
 
 
-def run_distributed(args: argparse.Namespace, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def run_distributed(args: argparse.Namespace, environ: dict[str, str] | None = None,
+                    unwritten: list[str] | None = None) -> dict[str, Any]:
     """This rank's run; returns the report (schema ptkit.verify/1 plus a `distributed` block):
     the combined one on rank 0, this rank's own elsewhere. Raises UsageError outside torchrun."""
     env = launch_env(dict(os.environ) if environ is None else environ)
@@ -219,7 +217,7 @@ def run_distributed(args: argparse.Namespace, environ: dict[str, str] | None = N
         run.execute(torch)
         ranks = run.gather_ranks()
     own = {**run.report.to_dict(), "distributed": run.block([run.summary()])}
-    _write(args.report_dir, f"rank-{env['rank']}.json", own)
+    write_report(args.report_dir and os.path.join(args.report_dir, f"rank-{env['rank']}.json"), own, unwritten)
     if run.heartbeat:
         run.heartbeat.stop()
     if run.ctx and not run.broken:
@@ -228,13 +226,20 @@ def run_distributed(args: argparse.Namespace, environ: dict[str, str] | None = N
         return own
     combined = {**own, "distributed": run.block(ranks)}
     combined["ok"] = own["ok"] and all(r["ok"] for r in ranks)
-    _write(args.report_dir, COMBINED, combined)
+    write_report(args.report_dir and os.path.join(args.report_dir, COMBINED), combined, unwritten)
     return combined
 
 
-def _write(directory: str | None, name: str, data: dict[str, Any]) -> None:
-    if directory:
-        write_json_atomic(data, os.path.join(directory, name))
+def write_report(path: str | None, data: dict[str, Any], unwritten: list[str] | None) -> None:
+    """A report file (none without a path) that cannot be written is one line and exit 1, not a traceback."""
+    if not path:
+        return
+    try:
+        write_json_atomic(data, path)
+    except OSError as exc:
+        say(f"ptkit verify --distributed: could not write the report to {path}: {exc.strerror or exc}")
+        if unwritten is not None:
+            unwritten.append(path)
 
 
 def render(data: dict[str, Any]) -> str:
@@ -256,21 +261,21 @@ def render(data: dict[str, Any]) -> str:
 
 def distributed_main(args: argparse.Namespace) -> int:
     """What `ptkit verify --distributed` runs: the report as text (rank 0) or JSON, and the exit code."""
+    unwritten: list[str] = []
     try:
-        data = run_distributed(args)
+        data = run_distributed(args, unwritten=unwritten)
     except UsageError as exc:
         say(f"ptkit verify --distributed: {exc}")
         return 2
     rank = data["distributed"]["ranks"][0]["rank"]  # rank 0's combined list starts with itself
     if rank == 0:
-        if getattr(args, "report", None):
-            write_json_atomic(data, args.report)
+        write_report(getattr(args, "report", None), data, unwritten)
         say(json.dumps(data, indent=2) if getattr(args, "json", False) else render(data), sys.stdout)
         say(REPORT_PREFIX + json.dumps(data, separators=(",", ":")), sys.stdout)
     elif not data["ok"]:
         failed = [c for c in data["checks"] if c["status"] == FAIL]
         say(f"ptkit verify --distributed: rank {rank}: {failed[0]['name']}: {failed[0]['detail']}")
-    return 0 if data["ok"] else 1
+    return 0 if data["ok"] and not unwritten else 1
 
 
 def main(argv: list[str] | None = None) -> int:
