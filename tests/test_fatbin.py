@@ -71,6 +71,20 @@ def test_libtorch_cuda_of_the_cu130_wheel_agrees_with_its_reported_arch_list(tmp
     assert {"sm_75", "sm_120"} <= set(listing) and "sm_70" not in listing  # Volta dropped in CUDA 13
 
 
+TORCHVISION = next(iter(sorted(glob.glob("/opt/pypi*/files/torchvision-0.29.1-cp311-cp311-manylinux_2_28_x86_64.whl"))),
+                   "")
+
+
+@needs_cuobjdump
+@pytest.mark.skipif(not TORCHVISION, reason="the torchvision 0.29.1 wheel is not on this disk")
+def test_torchvision_0_29_holds_ptx_beside_its_sass(tmp_path):
+    with zipfile.ZipFile(TORCHVISION) as wheel:
+        wheel.extract("torchvision/_C_stable.so", tmp_path)
+    listings = fatbin.list_site(tmp_path)
+    assert set(listings) == {"_C_stable.so"}
+    assert listings["_C_stable.so"]["compute_120"] >= 1 and "sm_75" in listings["_C_stable.so"]
+
+
 class Engine:
     """The Docker SDK's face that fatbin_image uses, serving files of a stand-in image from this disk: `files`
     maps an image path to a local file (no Docker engine here: that belongs to the Docker suite)."""
@@ -118,7 +132,7 @@ def test_the_step_lists_the_images_libraries_and_passes_them_with_the_known_rows
     rows = [argv[i + 1] for i, a in enumerate(argv) if a == "--arch-row"]
     assert rows[0].startswith("ptkit:cuda132-runtime (torch 2.15.0+cu132)=sm_75,")  # newest CUDA first
     assert any(r.startswith("ptkit:cuda128-pypi-runtime (torch 2.10.0+cu128)=sm_70,") for r in rows)
-    assert engine.removed == 3  # every container created was removed (manifest, torch, torchvision)
+    assert engine.removed == 4  # every container created was removed (manifest, torch, torchvision's two names)
 
 
 def test_a_cpu_image_without_a_manifest_gets_no_listing(tmp_path):

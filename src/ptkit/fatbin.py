@@ -24,8 +24,9 @@ from .verify.archs import parse_arch
 
 CUOBJDUMP_ENV = "PTKIT_CUOBJDUMP"
 INSTALL_HINT = "pip install nvidia-cuda-cuobjdump (NVIDIA's PyPI wheel), or set PTKIT_CUOBJDUMP"
-# The CUDA libraries whose fatbins are recorded, relative to site-packages (torchvision's where installed).
-LIBRARIES = ("torch/lib/libtorch_cuda.so", "torchvision/_C.so")
+# The CUDA libraries whose fatbins are recorded, relative to site-packages: torch's, and torchvision's where
+# installed (_C.so up to 0.28; 0.29 builds against torch's stable ABI as _C_stable.so, which holds compute_120 PTX).
+LIBRARIES = ("torch/lib/libtorch_cuda.so", "torchvision/_C.so", "torchvision/_C_stable.so")
 ENTRY = re.compile(r"^(ELF|PTX) file\s+\d+:\s+\S*?\.(sm_\d+[af]?)\.(?:cubin|ptx)\s*$")
 NO_DEVICE_CODE = "does not contain device code"
 

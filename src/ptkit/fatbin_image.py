@@ -1,9 +1,9 @@
 """Pipeline step after build: the fatbin listing of a built image's CUDA libraries, for its verifier run.
 
-build -> (this step: copy torch's CUDA libraries out of the image, list them with cuobjdump on the host) ->
-container verify (`--fatbin LIB=ARCH:N,...`: the verifier's arch:fatbin check compares torch's arch list with
-it and records it in the report's environment.build.fatbin) -> report. No container is started: the files
-come out of a created, never-started container through the Docker SDK's get_archive (as repro.images reads
+build -> (this step: copy torch's and torchvision's CUDA libraries out of the image, list them with cuobjdump
+on the host) -> container verify (`--fatbin LIB=ARCH:N,...`: the verifier's arch:fatbin check compares torch's
+arch list with it and records it in the report's environment.build.fatbin) -> report. No container is started:
+the files come out of a created, never-started container through the Docker SDK's get_archive (as repro.images reads
 the manifest), streamed to a temporary folder that is removed afterwards.
 
 The same step also passes the image rows the last matrix run recorded (`--arch-row`), newest CUDA first, so a
