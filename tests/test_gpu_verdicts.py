@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from ptkit.matrix_report import gpu_verdicts, markdown, model
 from ptkit.verify.catalog import GPUS
 
@@ -93,3 +95,16 @@ def test_the_html_report_colours_the_verdicts():
     assert '<td class="cell pass">native: sm_86 SASS</td>' in section  # an Ada GPU on every CUDA row
     assert '<td class="cell fail">no: below the lowest compiled arch sm_70</td>' in section  # Pascal on cu128
     assert section.count("<tr>") == len(gpu_verdicts.groups()) + 1
+
+
+def test_every_committed_cuda_report_with_a_listing_agrees_with_it():
+    """The issue's acceptance, once a matrix run with cuobjdump on its host has committed the listings."""
+    from ptkit.verify.fatbin_check import PASS, TORCH_LIBRARY, compare
+
+    listed = [r for r in reports() if isinstance(r.get("environment.build.fatbin"), dict)]
+    if not listed:
+        pytest.skip("no committed report carries a fatbin listing yet: the next matrix run records them")
+    for r in listed:
+        listing = r.get("environment.build.fatbin")[TORCH_LIBRARY]
+        assert compare(r.get("environment.build.arch_list"), listing)[0] == PASS, r.path
+        assert any(c["name"] == "arch:fatbin" and c["status"] == "pass" for c in r.get("checks")), r.path
