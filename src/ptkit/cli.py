@@ -1,6 +1,7 @@
-"""The `ptkit` command: the argument parser and thin `cmd_*` functions that hand typed values to
-`pipeline`. Host-side imports are lazy: inside an image, `ptkit verify` must work with nothing but
-the standard library and torch.
+"""The `ptkit` command: the argument parser and the one main loop of the host commands (a user's error is one
+line and its exit code, ptkit's own bug a traceback; SIGTERM takes the Ctrl-C path). The `cmd_*` functions are
+in commands.py, the orders in pipeline.py. Host-side imports are lazy: inside an image, `ptkit verify` must work
+with nothing but the standard library and torch.
 """
 
 from __future__ import annotations
