@@ -14,6 +14,7 @@ Everything after `--` goes to `ptkit check` (see `ptkit check --help`).
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "src"))
 from ptkit import matrix  # noqa: E402 - stdlib-only loader of the data file
 
-nox.options.sessions = ["lint", "tests"]
+nox.needs_version = ">=2024.10.9"  # @nox.session(default=False): a bare `nox` runs lint and tests only
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -39,10 +40,20 @@ MATRIX = _load()
 SESSIONS = ["lint", "tests", "distributed", "matrix", "mutation", *(MATRIX.variants if MATRIX else ())]
 
 
+def _dev_requirement(name: str) -> str:
+    """The tool's requirement as pyproject.toml's `dev` extra pins it (one place for its version)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10: the same parser, from PyPI
+        import tomli as tomllib
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    return next(r for r in dev if re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0] == name)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, tests, scripts and benchmarks; conda specs and the CI workflow in step with the matrix."""
-    session.install("ruff")
+    """ruff; conda specs, the driver table of docs/reference and the CI workflow in step with the matrix and facts."""
+    session.install(_dev_requirement("ruff"))
     session.run("ruff", "check", ".")
     session.install("-e", ".")
     session.run("ptkit", "render", "--check")
@@ -63,7 +74,7 @@ def _install_cpu_torch(session: nox.Session) -> None:
     session.install(f"torch=={cpu.torch}" if cpu else "torch")
 
 
-@nox.session(name="distributed", tags=["cluster"])
+@nox.session(name="distributed", tags=["cluster"], default=False)
 def distributed(session: nox.Session) -> None:
     """torchrun across N containers: `nox -s distributed -- VARIANT [--nodes N] [build options]` (`ptkit distributed`)
 
@@ -74,7 +85,7 @@ def distributed(session: nox.Session) -> None:
     session.run("ptkit", "distributed", *session.posargs)
 
 
-@nox.session(name="matrix")
+@nox.session(name="matrix", default=False)
 def matrix_session(session: nox.Session) -> None:
     """every row and source as `bash scripts/main.sh ROW [--source S]` builds it (both flavors), disk bounded: RUN.md
 
@@ -85,7 +96,7 @@ def matrix_session(session: nox.Session) -> None:
     session.run("python", str(ROOT / "benchmarks" / "matrix_run.py"), *session.posargs)
 
 
-@nox.session
+@nox.session(default=False)
 def mutation(session: nox.Session) -> None:
     """mutmut over src/ptkit/verify/ (scope and tests in pyproject.toml [tool.mutmut]); fails below 80% killed.
 
@@ -106,7 +117,7 @@ def _variant_session(variant: matrix.Variant) -> None:
     others = "".join(f"; --source {s}: torch {pins['torch']}" for s, pins in variant.alternatives.items())
     run.__doc__ = (f"build ptkit:{variant.name} and ptkit:{variant.name}-runtime (torch {variant.torch}, {cuda}"
                    f"{others}) and verify them in containers")
-    nox.session(name=variant.name, tags=["images", "cuda" if variant.is_cuda else "cpu"])(run)
+    nox.session(name=variant.name, tags=["images", "cuda" if variant.is_cuda else "cpu"], default=False)(run)
 
 
 for _variant in (MATRIX.variants.values() if MATRIX else ()):
