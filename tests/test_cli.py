@@ -53,7 +53,7 @@ def test_variant_only_with_image(capsys):
 
 def test_host_summary_has_checks_benchmarks_and_the_tutorial_lines(tmp_path):
     from ptkit import report
-    from ptkit.images import Run
+    from ptkit.images import RunBlock
     from ptkit.verify.results import Report
 
     data = Report.from_dict(
@@ -63,7 +63,7 @@ def test_host_summary_has_checks_benchmarks_and_the_tutorial_lines(tmp_path):
                          "tflops": 797.0, "peak_tflops": 989.4, "fraction_of_peak": 0.8055, "status": "ok",
                          "detail": ""}],
          "tutorial": {"device": "cuda", "n": 1000, "median_ms": 0.02, "repeats": 10}})
-    report.with_run(data, Run("ptkit:cuda130", None, {"ptkit.flavor": "devel"}, variant="cuda130", gpu=True))
+    report.with_run(data, RunBlock("ptkit:cuda130", None, {"ptkit.flavor": "devel"}, variant="cuda130", gpu=True))
     text = report.summary(data)
     assert "no GPU visible: x" in text
     assert "80.5%" in text

@@ -95,10 +95,10 @@ def test_labels_and_the_run_block_use_the_label_names_the_dockerfile_sets():
     for name in (images.VARIANT_LABEL, images.SOURCE_LABEL, images.CUDA_LABEL, images.FLAVOR_LABEL):
         assert f"{name}=" in dockerfile, name
     labels = {"ptkit.variant": "cpu", "ptkit.source": "pytorch", "ptkit.flavor": "runtime"}
-    block = images.Run("ptkit:cpu-runtime", "sha256:1", labels, gpu=False).block("host1")
+    block = images.RunBlock("ptkit:cpu-runtime", "sha256:1", labels, gpu=False).block("host1")
     assert (block["variant"], block["source"], block["flavor"], block["host"]) == ("cpu", "pytorch", "runtime",
                                                                                    "host1")
-    assert images.Run("x", None, labels, variant="cuda130").block("h")["variant"] == "cuda130"
+    assert images.RunBlock("x", None, labels, variant="cuda130").block("h")["variant"] == "cuda130"
 
 
 def test_the_platform_decides_the_wheel_tags_uv_hash_and_conda_subdir():

@@ -190,7 +190,7 @@ def lock_path(variant: Variant) -> Path:
 
 
 @dataclass(frozen=True)
-class Run:
+class RunBlock:
     """Where a report ran: the report's `run` block, from the image's labels (or the caller's variant)."""
 
     image: str

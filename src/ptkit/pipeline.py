@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import build, container, docker_api, fatbin_image, images, render, report
 from .errors import PtkitError
@@ -26,6 +26,9 @@ from .inputs import BuildInputs, Destination, check_inputs, index_answers
 from .matrix import Matrix, Variant
 from .verify.options import VerifyOptions, to_argv
 from .verify.results import Report
+
+if TYPE_CHECKING:
+    from .cluster.launch import Job
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     inject = not labels.get(VARIANT_LABEL)  # not a ptkit image: bring the verifier in
     result = container.run_verifier(api, image, argv, inject=inject, gpu=use_gpu, timeout=how.timeout,
                                     verifier=how.verifier)
-    run = images.Run(image, img.id, labels, how.variant.name if how.variant else None, use_gpu, how.digests)
+    run = images.RunBlock(image, img.id, labels, how.variant.name if how.variant else None, use_gpu, how.digests)
     return report.with_run(result, run)
 
 
@@ -192,7 +195,7 @@ def current_image(api: Any, desc: Image) -> str | None:
 class MultiNode:
     """A multi-node run: the job (its image is replaced by the build's), and what the verifier gets."""
 
-    job: Any  # cluster.launch.Job
+    job: Job
     verify_args: tuple[str, ...] = ()
     deadline: int = 900  # the whole run's limit, in seconds
     reports: Path = REPORTS

@@ -7,12 +7,12 @@ import platform
 from pathlib import Path
 
 from .errors import PtkitError
-from .images import Run
+from .images import RunBlock
 from .verify.results import FAIL, Report, render_text, summary_parts, write_json_atomic
 
 
-def with_run(report: Report, run: Run) -> Report:
-    """The report plus where it ran (images.Run: variant, source and flavor as the image's labels say)."""
+def with_run(report: Report, run: RunBlock) -> Report:
+    """The report plus where it ran (images.RunBlock: variant, source and flavor as the image's labels say)."""
     report.run = run.block(platform.node())
     return report
 
