@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError, UsageError
+from ..images import DEFAULT_PLATFORM
 from ..options import add_matrix, subcommand
 from ..userfiles import write_text
 from . import images
@@ -125,9 +126,10 @@ def register(sub: Any) -> None:
     sbom = add("sbom", "write a CycloneDX SBOM of an image (Python and Debian packages)", cmd_sbom)
     sbom.add_argument("image")
     sbom.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
-    lock = add("conda-lock", "solve a variant's conda spec on conda-forge (linux-64, __cuda) and lock it",
+    subdir = DEFAULT_PLATFORM.conda_subdir
+    lock = add("conda-lock", f"solve a variant's conda spec on conda-forge ({subdir}, __cuda) and lock it",
                cmd_conda_lock)
     lock.add_argument("variant")
     lock.add_argument("--spec", type=Path, metavar="FILE", help="default: conda/VARIANT.yml")
-    lock.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: locks/conda-VARIANT-linux-64.txt")
+    lock.add_argument("-o", "--output", type=Path, metavar="FILE", help=f"default: locks/conda-VARIANT-{subdir}.txt")
     add_matrix(lock)
