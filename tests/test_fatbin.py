@@ -158,3 +158,8 @@ def test_the_module_prints_the_verifier_arguments_for_a_site(tmp_path, capsys):
 
 def test_the_module_refuses_a_bad_command_line_in_one_line(capsys):
     assert fatbin.main(["--list"]) == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_cpu_torch_gets_no_arguments_at_all(tmp_path, capsys):
+    (tmp_path / "torch" / "lib").mkdir(parents=True)  # a CPU build: no libtorch_cuda.so
+    assert fatbin.main([str(tmp_path)]) == 0 and capsys.readouterr().out == ""

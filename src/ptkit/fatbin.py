@@ -106,7 +106,8 @@ def main(argv: list[str]) -> int:
     except FatbinError as exc:
         print(f"ptkit.fatbin: {exc}", file=sys.stderr)
         return 1
-    print("\n".join(token for lib, counts in listings.items() for token in ("--fatbin", to_argument(lib, counts))))
+    for lib, counts in listings.items():  # nothing at all for a CPU torch: no empty argument for the caller
+        print(f"--fatbin\n{to_argument(lib, counts)}")
     return 0
 
 
