@@ -3,8 +3,10 @@ stderr that says what is wrong, the documented exit code, never a traceback, not
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -19,24 +21,45 @@ from tests.utils.ptkit_cli import ROOT
 README = ROOT / "README.md"
 
 
-def command_line(row: BadInput, tmp: Path) -> list[str]:
+# The special files of each run, private to its temporary folder (never the system's /dev nodes), and the
+# type each must still have afterwards.
+SPECIAL = {"fifo": stat.S_ISFIFO, "null": stat.S_ISCHR, "zero": stat.S_ISCHR, "link": stat.S_ISLNK}
+
+
+def make_files(tmp: Path) -> None:
     (tmp / "dir").mkdir()
     (tmp / "file").write_text("")
     (tmp / "wheels").mkdir()
     (tmp / "wheels" / "empty-1.0-py3-none-any.whl").write_text("")
     (tmp / "wheels" / f"uv-{UV_VERSION}-py3-none-any.whl").write_text("")  # what --installer uv needs
-    words = []
-    for word in row.command.split():
-        if word.startswith("{matrix:"):
-            old, new = bad_inputs.MATRIX_EDITS[word[8:-1]]
-            text = (ROOT / "matrix.toml").read_text()
-            assert old in text, f"matrix edit {word} no longer applies"
-            path = tmp / f"{word[8:-1]}.toml"
-            path.write_text(text.replace(old, new, 1))
-            word = str(path)
-        words.append(word.format(tmp=tmp, file=tmp / "file", dir=tmp / "dir", wheels=tmp / "wheels",
-                                 long="a" * 300, empty=""))
-    return words
+    os.mkfifo(tmp / "fifo")
+    if os.geteuid() == 0:  # mknod needs root (CI runs as root); the rows that use them are skipped otherwise
+        os.mknod(tmp / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.mknod(tmp / "zero", 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    (tmp / "link").symlink_to(tmp / "file")
+
+
+def expand(word: str, tmp: Path) -> str:
+    if word.startswith("{matrix:"):
+        old, new = bad_inputs.MATRIX_EDITS[word[8:-1]]
+        text = (ROOT / "matrix.toml").read_text()
+        assert old in text, f"matrix edit {word} no longer applies"
+        path = tmp / f"{word[8:-1]}.toml"
+        path.write_text(text.replace(old, new, 1))
+        return str(path)
+    if word.startswith("{json:"):
+        path = tmp / f"{word[6:-1]}.json"
+        path.write_text(json.dumps(bad_inputs.JSON_FILES[word[6:-1]]))
+        return str(path)
+    return word.format(tmp=tmp, file=tmp / "file", dir=tmp / "dir", wheels=tmp / "wheels", long="a" * 300,
+                       empty="", nl="\n", sp=" ", **{name: tmp / name for name in SPECIAL})
+
+
+def command_line(row: BadInput, tmp: Path) -> list[str]:
+    make_files(tmp)
+    if not (tmp / "null").exists() and ("{null}" in row.command or "{zero}" in row.command):
+        pytest.skip("making a private device node needs root")
+    return [expand(word, tmp) for word in row.command.split()]
 
 
 def run_row(row: BadInput, tmp: Path) -> subprocess.CompletedProcess[str]:
@@ -44,13 +67,28 @@ def run_row(row: BadInput, tmp: Path) -> subprocess.CompletedProcess[str]:
     if row.user:
         tmp.chmod(0o755)
         prefix = ["setpriv", "--reuid", row.user, "--regid", "nogroup", "--clear-groups"]
-    return subprocess.run([*prefix, sys.executable, "-m", "ptkit", *command_line(row, tmp)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, **dict(row.env)})
+    argv = [*prefix, sys.executable, "-m", "ptkit", *command_line(row, tmp)]
+    env = {**os.environ, **dict(row.env)}
+    if not row.stdout:
+        return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    read, write = os.pipe()
+    if row.stdout == "broken":  # the reader is gone before the first write: EPIPE
+        os.close(read)
+    else:
+        os.close(write)
+    proc = subprocess.run(argv, cwd=ROOT, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=120,
+                          env=env, stdout=write if row.stdout == "broken" else None,
+                          preexec_fn=(lambda: os.close(1)) if row.stdout == "closed" else None)
+    os.close(write if row.stdout == "broken" else read)
+    return subprocess.CompletedProcess(argv, proc.returncode, "", proc.stderr)
 
 
 def assert_one_line(proc: subprocess.CompletedProcess[str], row: BadInput) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
+    if not row.sees:  # a row that expects silence on stderr (a broken pipe, a table that is printed)
+        assert (lines, proc.returncode) == ([], row.code), proc.stderr
+        return
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{proc.stderr}"
     assert row.sees in lines[0], lines[0]
     assert proc.returncode == row.code, (proc.returncode, lines[0])
@@ -63,9 +101,14 @@ def params(docker: bool) -> list:
 @pytest.mark.parametrize("row", params(docker=False))
 def test_bad_input_is_one_line_and_its_exit_code(row, tmp_path):
     assert_one_line(run_row(row, tmp_path), row)
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"dir", "file", "wheels"} and
-                 not p.name.endswith(".toml")]
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in {"dir", "file", "wheels", *SPECIAL} and
+                 not p.name.endswith((".toml", ".json"))]
     assert not leftovers, f"left behind: {leftovers}"
+    assert not any((tmp_path / "dir").iterdir()), "wrote into {dir}"
+    for name, is_kind in SPECIAL.items():
+        path = tmp_path / name
+        assert not os.path.lexists(path) or is_kind(path.lstat().st_mode), f"{{{name}}} is no longer what it was"
+    assert (tmp_path / "file").read_text() == "" or "{link}" in row.command
 
 
 @pytest.mark.docker
@@ -80,8 +123,13 @@ def test_the_readme_table_is_the_tested_table():
     assert bad_inputs.markdown() in README.read_text(), "README out of date: python -m tests.utils.bad_inputs"
 
 
-def test_the_table_has_at_least_forty_rows_and_every_special_row_has_its_test():
-    assert len(ROWS) >= 40
+def test_the_table_has_at_least_120_rows_every_subcommand_and_every_special_row_has_its_test():
+    assert len(ROWS) >= 120
+    from ptkit.cli import build_parser
+
+    (commands,) = [a.choices for a in build_parser()._actions if hasattr(a, "choices") and a.choices]
+    missing = [name for name in commands if not any(row.command.split()[0] == name for row in ROWS)]
+    assert not missing, f"no bad-input row for: {missing}"
     names = {name for path in (ROOT / "tests").rglob("test_*.py") for name in
              [line.split("(")[0][4:] for line in path.read_text().splitlines() if line.startswith("def test_")]}
     for row in ROWS:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PtkitError
+from .userfiles import read_bytes
 from .verify.facts import MIN_DRIVER
 
 if sys.version_info >= (3, 11):
@@ -131,7 +132,7 @@ def default_path() -> Path:
 def load(path: Path | None = None) -> Matrix:
     path = Path(path) if path else default_path()
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_bytes(path).decode())  # a FIFO or an endless device: no hang
     except FileNotFoundError:
         raise MatrixError(f"{path}: matrix file not found") from None
     except IsADirectoryError:

@@ -7,6 +7,7 @@ not a regular file (a device node, a pipe, a link's target) is written through, 
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -26,26 +27,27 @@ class ClosedStdout(io.TextIOBase):
         raise UsageError("standard output is closed (>&-): nothing can be printed; redirect it to a file instead")
 
 
-def read_text(path: Path, what: str, limit: int = LIMIT) -> str:
-    """The file's text. A FIFO nobody writes reads as empty (no hang); more than `limit` bytes is refused;
-    a folder, a missing file or undecodable bytes are one-line PtkitErrors naming `what` and the path."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO waits for a writer otherwise
-    except OSError as exc:
-        raise PtkitError(f"{what} {path}: {exc.strerror or exc}") from None
+def read_bytes(path: Path, limit: int = LIMIT) -> bytes:
+    """The file's bytes. A FIFO nobody writes reads as empty (no hang); a folder is IsADirectoryError and more
+    than `limit` bytes (a device that never ends) an OSError(EFBIG): OSErrors, for callers' own messages."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO waits for a writer otherwise
     if stat.S_ISDIR(os.fstat(fd).st_mode):
         os.close(fd)
-        raise PtkitError(f"{what} {path}: is a folder, not a file")
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(path))
     with os.fdopen(fd, "rb") as handle:
         os.set_blocking(fd, True)  # a writer that is there is waited for; with none, the read is the end
-        try:
-            data = handle.read(limit + 1)
-        except OSError as exc:
-            raise PtkitError(f"{what} {path}: {exc.strerror or exc}") from None
+        data = handle.read(limit + 1)
     if len(data) > limit:
-        raise PtkitError(f"{what} {path}: larger than {limit >> 20} MiB: not a file ptkit writes")
+        raise OSError(errno.EFBIG, f"larger than {limit >> 20} MiB: not a file ptkit reads", str(path))
+    return data
+
+
+def read_text(path: Path, what: str, limit: int = LIMIT) -> str:
+    """read_bytes as UTF-8 text; every failure one PtkitError naming `what` and the path."""
     try:
-        return data.decode()
+        return read_bytes(path, limit).decode()
+    except OSError as exc:
+        raise PtkitError(f"{what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise PtkitError(f"{what} {path}: not UTF-8 text") from None
 

@@ -4,8 +4,11 @@ never a traceback) and the exit code. The README's table is rendered from these 
 
 Placeholders: {tmp} a fresh temporary folder, {file} a file in it, {dir} an empty sub-folder, {wheels} a
 folder with one (empty) wheel file, {matrix:EDIT} a copy of the repository matrix with EDIT applied (see
-MATRIX_EDITS), {long} a 300-character name, {empty} an empty argument. Rows with `special` are run by the
-named test, not the table's.
+MATRIX_EDITS), {json:NAME} a JSON file with JSON_FILES[NAME], {long} a 300-character name, {empty} an empty
+argument, {nl} a newline and {sp} a space inside one argument. Special files, all private to {tmp} (never the
+system's /dev nodes): {fifo} a FIFO nobody writes or reads, {null} a character device like /dev/null (1,3),
+{zero} one like /dev/zero (1,5) that never ends, {link} a symlink to {file}; a row must leave each as it was.
+Rows with `special` are run by the named test, not the table's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class BadInput:
     env: tuple[tuple[str, str], ...] = ()
     user: str = ""  # run as this user (not root): setpriv
     special: str = ""  # the test that runs this row (signals, a full disk)
+    stdout: str = ""  # "closed": run with stdout closed (>&-); "broken": into a pipe whose reader has gone
 
 
 # Edits of a copy of matrix.toml, applied as text replacements (old, new).
@@ -39,11 +43,155 @@ MATRIX_EDITS: dict[str, tuple[str, str]] = {
     "empty-torch": ('torch = "2.13.0+cpu"', 'torch = ""'),
     "bad-toml": ("[variants.cpu]", "[variants.cpu"),
     "unknown-cuda": ('cuda = "13.0"', 'cuda = "99.9"'),
+    "extra-pip-option": ('extra_packages = ["numpy"]', 'extra_packages = ["numpy", "--index-url http://evil"]'),
+    "extra-newline": ('extra_packages = ["numpy"]', 'extra_packages = ["numpy\\n--trusted-host evil"]'),
+    "index-option": ('index_url = "https://download.pytorch.org/whl/cpu"',
+                     'index_url = "https://download.pytorch.org/whl/cpu --trusted-host evil"'),
+    "torch-newline": ('torch = "2.13.0+cpu"', 'torch = "2.13.0+cpu\\n"'),
+    "base-image-newline": ('base_image = "debian:bookworm-slim"', 'base_image = "debian:bookworm-slim\\nRUN id"'),
+    "description-newline": ('description = "CPU-only', 'description = "two\\nlines; CPU-only'),
+    "dead-index": ('index_url = "https://download.pytorch.org/whl/cpu"', 'index_url = "http://127.0.0.1:9/simple"'),
 }
+
+REPORT = "ptkit.verify/1"
+MANIFEST = "ptkit.manifest/1"
+# Files for {json:NAME}: reports and manifests of odd shapes and figures.
+JSON_FILES: dict[str, object] = {
+    "empty-report": {"schema": REPORT, "environment": {}},
+    "malformed-manifest": {"schema": MANIFEST, "python": {"packages": {"numpy": {}}}},
+    "manifest-python-list": {"schema": MANIFEST, "python": []},
+    "zero-busbw": {"schema": REPORT, "ok": True, "run": {"host": "a"},
+                   "distributed": {"world_size": 2, "bandwidth": [{"bytes": 1, "busbw_gbps": 0}]}},
+    "negative-busbw": {"schema": REPORT, "ok": True, "run": {"host": "b"},
+                       "distributed": {"world_size": 2, "bandwidth": [{"bytes": 1, "busbw_gbps": -1.5}]}},
+    "nan-tflops": {"schema": REPORT, "ok": True, "benchmarks": [
+        {"device": "cpu", "dtype": "fp32", "status": "ok", "tflops": float("nan")},
+        {"device": "cpu", "dtype": "fp32", "status": "ok", "tflops": float("inf")}]},
+    "mixed-types": {"schema": REPORT, "ok": "yes", "checks": 5, "devices": "H100", "benchmarks": {"tflops": 1},
+                    "distributed": {"ranks": 7, "world_size": True,
+                                    "bandwidth": [{"bytes": "1M", "busbw_gbps": 2}, {"bytes": 3, "busbw_gbps": 1}]}},
+}
+NOWHERE = (("DOCKER_HOST", "unix:///nonexistent/docker.sock"),)
+
+# Issue 19, host side: job scripts and workflows, matrix values, lock and wheelhouse, diff, fleet, special files
+# as inputs and outputs, closed and broken stdout, interrupts; one or more rows for every subcommand.
+HOST_ROWS: tuple[BadInput, ...] = (
+    BadInput(f"cluster slurm {CPU} --partition gpu{{nl}}#SBATCH{{sp}}--wrap=id", "--partition 'gpu\\n#SBATCH", 2,
+             why="a newline would add a line to the job script"),
+    BadInput(f"cluster slurm {CPU} --partition {{empty}}", "--partition ''", 2),
+    BadInput(f"cluster slurm {CPU} --time garbage", "--time 'garbage': expected MM, HH:MM:SS or D-HH:MM:SS", 2),
+    BadInput(f"cluster slurm {CPU} --time 1:00:00{{nl}}", "--time '1:00:00\\n'", 2),
+    BadInput(f"cluster slurm {CPU} --report-dir r{{nl}}id", "--report-dir 'r\\nid': expected a path on one line", 2),
+    BadInput(f"cluster slurm {CPU} --torchrun {{empty}}", "--torchrun ''", 2),
+    BadInput(f"cluster slurm {CPU} --image ptkit:cpu{{nl}}id", "--image 'ptkit:cpu\\nid': expected one word", 2),
+    BadInput(f"cluster k8s {CPU} --image a{{sp}}b", "--image 'a b': expected one word", 2),
+    BadInput(f"cluster slurm {CPU} --port 99999", "argument --port: expected a TCP port from 1 to 65535", 2),
+    BadInput(f"cluster k8s {CPU} --port 0", "argument --port: expected a TCP port from 1 to 65535, got '0'", 2),
+    BadInput(f"cluster k8s {CPU} --port -1", "got '-1'", 2),
+    BadInput(f"cluster slurm {CPU} --collective-timeout nan", "argument --collective-timeout: expected a positive "
+             "number of seconds, got 'nan'", 2),
+    BadInput(f"cluster slurm {CPU} --collective-timeout inf", "got 'inf'", 2),
+    BadInput(f"cluster k8s {CPU} --collective-timeout 1e309", "got '1e309'", 2, why="overflows to infinity"),
+    BadInput(f"cluster slurm {CPU} --procs-per-node 0", "argument --procs-per-node: expected a whole number of at "
+             "least 1, got '0'", 2, why="was silently 1"),
+    BadInput(f"cluster slurm {CPU} --nodes -3", "argument --nodes: expected a whole number of at least 1", 2),
+    BadInput(f"cluster k8s {CPU} --nodes 1e30", "got '1e30'", 2),
+    BadInput(f"cluster k8s {CPU} --join-timeout 0", "argument --join-timeout", 2),
+    BadInput(f"cluster k8s {CPU} --gpus-per-node -1", "--gpus-per-node at least 0", 1),
+    BadInput("cluster slurm nosuch", "unknown variant 'nosuch'", 1),
+    BadInput(f"cluster slurm {CPU} -o {{dir}}", "is a folder", 1),
+    BadInput(f"cluster k8s {CPU} -o {{fifo}}", "a FIFO that nobody reads", 1, why="refused at once, not waited on"),
+    BadInput(f"cluster slurm {CPU} -o {{null}}", "wrote ", 0, why="a character device: written through, kept"),
+    BadInput(f"cluster k8s {CPU} -o {{link}}", "wrote ", 0, why="a symlink: its target written, the link kept"),
+    BadInput(f"cluster slurm {CPU}", "standard output is closed", 2, stdout="closed"),
+    BadInput(f"cluster k8s {CPU}", "", 141, stdout="broken", why="nothing more said"),
+    BadInput("ci github --gpu-runner {empty} -o {tmp}/w.yml", "--gpu-runner '': expected one word", 2),
+    BadInput("ci github --gpu-runner gpu{nl}x -o {tmp}/w.yml", "--gpu-runner 'gpu\\nx'", 2),
+    BadInput("ci github -o {dir}", "is a folder", 1),
+    BadInput("ci github --check -o {fifo}", "is out of date with the matrix", 1, why="a FIFO nobody writes: no hang"),
+    BadInput("ci github --check -o {zero}", "larger than 64 MiB", 1, why="a device that never ends"),
+    BadInput("matrix --matrix {matrix:extra-pip-option}", "'--index-url http://evil' is not a requirement", 1),
+    BadInput("matrix --matrix {matrix:extra-newline}", "key 'extra_packages'", 1),
+    BadInput("matrix --matrix {matrix:index-option}", "key 'index_url' must be one http(s):// or file:// URL", 1),
+    BadInput("matrix --matrix {matrix:torch-newline}", "key 'torch' is not a version", 1),
+    BadInput("matrix --matrix {matrix:base-image-newline}", "key 'base_image' must be an image reference", 1),
+    BadInput("matrix --matrix {matrix:description-newline}", "key 'description' must be a string on one line", 1),
+    BadInput("matrix --matrix {fifo}", "key 'schema' must be 1, got None", 1, why="a FIFO nobody writes: empty"),
+    BadInput("matrix --matrix {null}", "key 'schema' must be 1, got None", 1),
+    BadInput("matrix --matrix {zero}", "larger than 64 MiB", 1),
+    BadInput("matrix", "standard output is closed", 2, stdout="closed"),
+    BadInput("matrix --json", "", 141, stdout="broken"),
+    BadInput("render --matrix {matrix:extra-pip-option} --out {tmp}/conda", "is not a requirement", 1,
+             why="nothing written"),
+    BadInput(f"lock {CPU} -o {{dir}}", "is a folder; give the lock file's path", 2, why="before the resolve"),
+    BadInput(f"lock {CPU} --ca-bundle {{tmp}}/missing.pem -o {{tmp}}/l/cpu.txt", "--ca-bundle", 1,
+             why="a missing CA bundle"),
+    BadInput(f"lock {CPU} --ca-bundle {{file}} -o {{tmp}}/l/cpu.txt", "not a PEM certificate bundle", 1),
+    BadInput(f"lock {CPU} --ca-bundle {{fifo}} -o {{tmp}}/l/cpu.txt", "not a PEM certificate bundle", 1),
+    BadInput(f"lock {CPU} --matrix {{matrix:dead-index}} -o {{tmp}}/l/cpu.txt", "does not answer", 1,
+             why="not 'No matching distribution'"),
+    BadInput(f"lock {CPU} --packages torch{{sp}}--index-url=http://evil", "--packages: '--index-url=http://evil'", 1),
+    BadInput(f"lock {CPU} (Ctrl-C while pip downloads a wheel)", "interrupted", 130,
+             special="test_ctrl_c_during_a_lock_leaves_nothing_in_tmpdir", why="nothing left in TMPDIR"),
+    BadInput(f"wheelhouse {CPU} {{tmp}}/wh --index-url http://127.0.0.1:9/simple", "does not answer", 1,
+             why="the folder it made goes too"),
+    BadInput(f"wheelhouse {CPU} {{tmp}}/wh --packages numpy{{nl}}--trusted-host{{sp}}evil", "--packages", 1),
+    BadInput(f"wheelhouse {CPU} {{dir}} --lock {{fifo}}", "no pinned requirements in it", 1),
+    BadInput(f"wheelhouse {CPU} {{dir}} --lock {{zero}}", "larger than 64 MiB", 1),
+    BadInput(f"wheelhouse {CPU} {{null}}", "exists and is not a folder", 1),
+    BadInput(f"wheelhouse {CPU} DIR (Ctrl-C while pip downloads a wheel)", "interrupted", 130,
+             special="test_ctrl_c_during_a_wheelhouse_leaves_nothing_in_tmpdir_nor_the_new_folder",
+             why="nothing left in TMPDIR, DIR gone"),
+    BadInput(f"build {CPU} --packages torch{{sp}}-r{{sp}}{{file}}", "--packages: '-r' is not a requirement", 1),
+    BadInput(f"build {CPU} --lock {{fifo}}", "no pinned requirements in it", 1),
+    BadInput(f"build {CPU} --ca-bundle {{fifo}}", "not a PEM certificate bundle", 1),
+    BadInput("check nosuch", "unknown variant 'nosuch'", 1),
+    BadInput("distributed nosuch", "unknown variant 'nosuch'", 1),
+    BadInput("base --tag x:1", "no Docker daemon answers", 1, env=NOWHERE),
+    BadInput("diff {tmp}/a.jsn {file}", "a.jsn: no such file", 2, why="a typo, not an image"),
+    BadInput("diff docs/evidence/matrix/cpu.json {file}", "cpu.json: no such file", 2),
+    BadInput("diff Bad::Ref {file}", "'Bad::Ref': no such file, and not an image reference", 2),
+    BadInput("diff a{nl}b {file}", "no such file, and not an image reference", 2),
+    BadInput("diff {dir} {file}", "is a folder", 2),
+    BadInput("diff {fifo} {file}", "not a readable JSON file", 2, why="a FIFO nobody writes: no hang"),
+    BadInput("diff {zero} {file}", "larger than 64 MiB", 2),
+    BadInput("diff {json:malformed-manifest} {json:empty-report}", "malformed: a python package without a version",
+             2),
+    BadInput("diff {json:manifest-python-list} {json:empty-report}", "malformed: 'python' is not a table", 2),
+    BadInput("diff {json:empty-report} {json:empty-report}", "have nothing diff can compare", 2,
+             why="not 'identical'"),
+    BadInput("diff docs/evidence/matrix/cpu-runtime.json docs/evidence/matrix/cpu-runtime.json",
+             "standard output is closed", 2, stdout="closed"),
+    BadInput("manifest ptkit:cpu", "no Docker daemon answers", 1, env=NOWHERE),
+    BadInput("fingerprint ptkit:cpu", "no Docker daemon answers", 1, env=NOWHERE),
+    BadInput("sbom ptkit:cpu -o {dir}", "no Docker daemon answers", 1, env=NOWHERE),
+    BadInput("conda-lock nosuch", "unknown variant 'nosuch'", 1),
+    BadInput(f"conda-lock {CPU} --spec {{fifo}}", "not a conda environment spec", 1),
+    BadInput(f"conda-lock {CPU} --spec {{zero}}", "larger than 64 MiB", 1),
+    BadInput("fleet {json:zero-busbw} {json:zero-busbw} {json:negative-busbw}", "", 0,
+             why="zero and negative figures: a table, no traceback"),
+    BadInput("fleet {json:nan-tflops} {json:nan-tflops} {json:nan-tflops}", "", 0, why="NaN and infinity"),
+    BadInput("fleet {json:mixed-types} --format md", "", 0, why="lists that are not lists"),
+    BadInput("fleet --ratio nan {file}", "--ratio nan must be in (0, 1]", 2),
+    BadInput("fleet --ratio 0 {file}", "--ratio 0.0 must be in (0, 1]", 2),
+    BadInput("fleet {fifo}", "not valid JSON", 1, why="a FIFO nobody writes: no hang"),
+    BadInput("fleet {zero}", "larger than 64 MiB", 1),
+    BadInput("fleet docs/evidence/matrix", "", 141, stdout="broken"),
+    BadInput("report {json:empty-report} -o {fifo}", "a FIFO that nobody reads", 1),
+    BadInput("report {json:empty-report} -o {null}", "wrote ", 0, why="written through"),
+    BadInput("report {dir}", "no *.json reports in this directory", 1),
+    BadInput("select --driver abc --capability 8.0 --reports {json:empty-report}", "--driver 'abc' is not a driver "
+             "version", 2),
+    BadInput("select --driver 580.65.06 --capability x.y --reports {json:empty-report}",
+             "--capability 'x.y' is not a compute capability", 2),
+    BadInput("select --driver 580.65.06 --capability 9.0 --reports {fifo}", "not valid JSON", 1,
+             why="a FIFO nobody writes: no hang"),
+    BadInput("select --driver 580.65.06 --capability 9.0 --reports docs/evidence/matrix", "standard output is closed",
+             2, stdout="closed"),
+)
 
 ROWS: tuple[BadInput, ...] = (
     BadInput("build nosuch", "unknown variant 'nosuch'; valid variants: ", 1),
-    BadInput("distributed nosuch", "unknown variant 'nosuch'", 1),
     BadInput("build ünïcödé-ß", "unknown variant 'ünïcödé-ß'", 1, why="unicode name"),
     BadInput("build {long}", "unknown variant 'aaaa", 1, why="a 300-character name"),
     BadInput(f"build {CPU} --source nosuch", f"variant {CPU} has no source 'nosuch'; its sources: ", 1),
@@ -129,15 +277,21 @@ ROWS: tuple[BadInput, ...] = (
              special="test_a_signal_during_verify_image_leaves_no_container"),
     BadInput(f"wheelhouse {CPU} DIR (DIR on a full 16 MiB tmpfs)", "No space left on device", 1,
              special="test_a_full_disk_during_a_wheelhouse_download_is_one_line"),
+    *HOST_ROWS,
 )
+
+
+SHOWN_STDOUT = {"closed": " >&-", "broken": " | (a reader that has gone)"}
 
 
 def markdown() -> str:
     lines = ["| `ptkit ...` | what you see on stderr (one line) | exit |", "| --- | --- | --- |"]
     for row in ROWS:
-        command = row.command.replace("{long}", "aaa…(300)").replace("{empty}", "''").replace("|", "\\|")
+        command = row.command.replace("{long}", "aaa…(300)").replace("{empty}", "''").replace("{sp}", "␠")
+        command = (command.replace("{nl}", "⏎") + SHOWN_STDOUT.get(row.stdout, "")).replace("|", "\\|")
         note = f" ({row.why})" if row.why else ""
-        lines.append(f"| `{command}`{note} | `{row.sees}` | {row.code} |")
+        sees = f"`{row.sees}`" if row.sees else "(nothing)"
+        lines.append(f"| `{command}`{note} | {sees} | {row.code} |")
     return "\n".join(lines) + "\n"
 
 

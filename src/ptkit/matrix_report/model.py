@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError
+from ..userfiles import read_bytes
 from ..verify.facts import MIN_DRIVER, SCHEMA, cuda_key
 
 SCHEMA_FAMILY = SCHEMA.split("/")[0] + "/"  # "ptkit.verify/": later schema versions stay readable
@@ -57,7 +58,7 @@ def text(value: Any) -> str:
 
 def load(path: Path) -> Loaded:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(read_bytes(Path(path)))  # a FIFO or an endless device: no hang
     except FileNotFoundError:
         raise ReportError(f"{path}: no such report file") from None
     except (OSError, UnicodeDecodeError) as exc:

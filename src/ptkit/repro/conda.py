@@ -18,6 +18,7 @@ from ..errors import PtkitError
 from ..images import DEFAULT_PLATFORM, GLIBC_MINOR
 from ..matrix import Variant
 from ..render import requirements
+from ..userfiles import read_bytes
 
 CHANNEL = "conda-forge"
 PLATFORM = DEFAULT_PLATFORM.conda_subdir
@@ -36,8 +37,8 @@ def read_spec(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        data = yaml.safe_load(read_bytes(path).decode())  # a FIFO or an endless device: no hang
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise PtkitError(f"{path}: not a readable conda spec ({' '.join(str(exc).split())[:200]})") from None
     if not isinstance(data, dict):
         raise PtkitError(f"{path}: not a conda environment spec (a mapping with dependencies)")

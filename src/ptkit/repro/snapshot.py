@@ -63,7 +63,7 @@ def _tables(label: str, data: dict[str, Any], *keys: str) -> list[dict[str, Any]
     """data[key] for each key, each a table ({} when absent); anything else is a malformed file, one line."""
     found = []
     for key in keys:
-        value = data.get(key.split(".")[0]) or {}
+        value = data.get(key.split(".")[0], {})
         for part in key.split(".")[1:]:
             value = value.get(part) if isinstance(value, dict) else value
         if not isinstance(value, dict) and value is not None:
@@ -124,8 +124,8 @@ def load(ref: str, api_factory: Any) -> Snapshot:
     path = Path(ref)
     if path.exists():  # a file, a pipe (<(...)) or a FIFO; a folder is refused by from_file
         return from_file(path)
+    if ref.endswith(".json") or ref.startswith(("/", ".", "~")) or (path.parent != Path() and path.parent.is_dir()):
+        raise UsageError(f"{ref}: no such file")  # a path with a typo in it, not an image to ask Docker about
     if not REFERENCE.fullmatch(ref):
-        raise UsageError(f"{ref}: no such file, and not an image reference")
-    if ref.endswith(".json") or (path.parent != Path() and path.parent.is_dir()):  # a path with a typo in it
-        raise UsageError(f"{ref}: no such file")
+        raise UsageError(f"{ref!r}: no such file, and not an image reference")
     return from_image(api_factory(), ref)
