@@ -165,7 +165,7 @@ def _add_host_commands(sub: Any) -> None:
     add_matrix(wheels)
     wheels.set_defaults(func=commands.cmd_wheelhouse)
 
-    lock = subcommand(sub, "lock", "resolve a variant on its index and write a hash lock (no wheel downloaded)")
+    lock = subcommand(sub, "lock", "resolve a variant on its index and write a hash lock")
     lock.add_argument("variant", help="a variant of the matrix")
     _add_source(lock)
     lock.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: locks/VARIANT[-SOURCE].txt")

@@ -1,5 +1,6 @@
 """Hash-pinned, dependency-complete lock files (`locks/VARIANT.txt`): written from a wheelhouse
-or resolved from the index without downloading a wheel, and checked against the matrix before a build.
+or resolved from the index (pip downloads a wheel only where the index serves no PEP 658 metadata for it),
+and checked against the matrix before a build.
 
 A lock line is `name==version --hash=sha256:...`; `pip install --require-hashes --no-deps -r LOCK`
 installs exactly those files.
