@@ -34,7 +34,7 @@ def build_twice(api: Any, args: argparse.Namespace) -> tuple[str, str]:
     created = provenance.commit_time(ROOT)
     if created is None:
         raise SystemExit("reproducibility: not a git checkout: no commit time to build from")
-    prov = images.Provenance("benchmark", created)
+    prov = images.Provenance("benchmark", created, source_time=created)  # SOURCE_DATE_EPOCH as `ptkit build` sets it
     image = images.Image(variant, prov, args.flavor, base_image=args.base_image or "")
     plan = render.plan(image, inputs)
     refs = []
