@@ -106,9 +106,11 @@ def cmd_github(args: argparse.Namespace) -> int:
             raise PtkitError(f"{args.output} is out of date with the matrix: run `ptkit ci github`")
         return 0
     _emit(text, args.output)
+    if not args.output.is_file():  # a device or a pipe (-o /dev/stdout): no workflow folder to put a config beside
+        return 0
     config = github.lint_config_path(args.output)
     if not config.exists():
         _emit(github.lint_config(args.gpu_runner), config)
-    elif args.gpu_runner not in config.read_text():
+    elif args.gpu_runner not in read_text(config, "actionlint config"):
         print(f"ptkit ci github: add the runner label {args.gpu_runner!r} to {config} for actionlint", file=sys.stderr)
     return 0
