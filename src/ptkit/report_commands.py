@@ -127,7 +127,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 
 
 def _write(content: str, output: Path | None) -> None:
-    if output is None:
+    if output is None or output == Path("-"):  # `-o -`: standard output
         sys.stdout.write(content)
         return
     from .userfiles import write_text

@@ -109,6 +109,7 @@ HOST_ROWS: tuple[BadInput, ...] = (
     BadInput("ci github --gpu-runner gpu{nl}x -o {tmp}/w.yml", "--gpu-runner 'gpu\\nx'", 2),
     BadInput("ci github -o {dir}", "is a folder", 1),
     BadInput("ci github -o {null}", "wrote ", 0, why="written through; no actionlint.yaml beside a device"),
+    BadInput("ci github -o -", "standard output is closed", 2, stdout="closed", why="`-o -` is standard output"),
     BadInput("ci github --check -o {fifo}", "is out of date with the matrix", 1, why="a FIFO nobody writes: no hang"),
     BadInput("ci github --check -o {zero}", "larger than 64 MiB", 1, why="a device that never ends"),
     BadInput("matrix --matrix {matrix:extra-pip-option}", "'--index-url http://evil' is not a requirement", 1),

@@ -60,7 +60,7 @@ def register(subparsers: Any) -> None:
 
 
 def _emit(text: str, output: Path | None) -> None:
-    if output is None:
+    if output is None or output == Path("-"):  # `-o -`: standard output, as the Unix convention has it
         sys.stdout.write(text)
         return
     write_text(output, text)
