@@ -125,11 +125,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_wheelhouse(args: argparse.Namespace) -> int:
-    from . import locks, matrix, render, toolchain, wheels
+    from . import locks, toolchain, wheels
     from .inputs import UV_VERSION
 
-    variant = matrix.load(args.matrix).get(args.variant, args.source)
-    reqs, expected = render.requirements(variant, args.packages.split() if args.packages else None)
+    variant, (reqs, expected) = _row_requirements(args)
     if args.lock:
         locks.check_lock(args.lock, expected)  # a lock of another variant is refused before any download
     lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
@@ -142,11 +141,18 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_lock(args: argparse.Namespace) -> int:
-    from . import images, locks, matrix, render
+def _row_requirements(args: argparse.Namespace) -> tuple[Any, tuple[list[str], dict[str, str]]]:
+    """The row (and --source) the arguments name, and its requirement lines and pins (--packages overrides)."""
+    from . import matrix, render
 
     variant = matrix.load(args.matrix).get(args.variant, args.source)
-    reqs, _ = render.requirements(variant, args.packages.split() if args.packages else None)
+    return variant, render.requirements(variant, args.packages.split() if args.packages else None)
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    from . import images, locks
+
+    variant, (reqs, _) = _row_requirements(args)
     out = args.output or images.lock_path(variant)
     text = locks.write_lock(out, lambda: locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle))
     print(f"lock {out}: {len(locks.lock_pins(text))} wheels pinned by hash")
