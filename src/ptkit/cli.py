@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from . import __version__, commands, userfiles
 from .errors import PtkitError
 from .options import Formatter, add_matrix, subcommand
+from .userfiles import path_arg
 from .verify import cli as verify_cli
 from .verify import distributed
 
@@ -60,19 +61,19 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-image", metavar="IMG", help="base image (default: the matrix's)")
     parser.add_argument("--index-url", metavar="URL", help="the variant's package index (default: the matrix's)")
     parser.add_argument("--extra-index-url", default="", metavar="URL", help="a second index for the variant")
-    parser.add_argument("--wheelhouse", type=Path, metavar="DIR",
+    parser.add_argument("--wheelhouse", type=path_arg, metavar="DIR",
                         help="install only from DIR, variant and team packages alike (air-gapped hosts)")
-    parser.add_argument("--ca-bundle", type=Path, metavar="FILE",
+    parser.add_argument("--ca-bundle", type=path_arg, metavar="FILE",
                         help="CA bundle for TLS-intercepting proxies; used in build stages only")
     parser.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
-    parser.add_argument("--lock", type=Path, metavar="FILE",
+    parser.add_argument("--lock", type=path_arg, metavar="FILE",
                         help="install exactly this hash-pinned lock (from `ptkit wheelhouse`, e.g. locks/cpu.txt)")
     parser.add_argument("--no-cache", action="store_true",
                         help="build every layer anew, once: the second flavor reuses the layers the first just made")
     parser.add_argument("--installer", choices=INSTALLERS, default=INSTALLERS[0],
                         help=f"what installs the wheels in the build (hashes checked either way): uv {UV_VERSION} "
                              "(fast; a --wheelhouse must hold its wheel, as `ptkit wheelhouse` makes it) or pip")
-    parser.add_argument("--extra-requirements", type=Path, metavar="FILE",
+    parser.add_argument("--extra-requirements", type=path_arg, metavar="FILE",
                         help="also build a team image FROM the variant's devel image with these packages")
     parser.add_argument("--team-index-url", default=PYPI_SIMPLE, metavar="URL",
                         help="the index of --extra-requirements")
@@ -133,7 +134,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     check = subcommand(sub, "check", "build a variant, verify it in a container, write reports/VARIANT.json")
     _add_build_args(check)
     check.add_argument("--gpu", choices=GPU_CHOICES, default="auto", help="give the containers the GPUs")
-    check.add_argument("--reports", type=Path, default=REPORTS, metavar="DIR",
+    check.add_argument("--reports", type=path_arg, default=REPORTS, metavar="DIR",
                        help="where VARIANT.json (devel) and VARIANT-runtime.json go")
     check.set_defaults(func=commands.cmd_check)
 
@@ -155,24 +156,24 @@ def _add_host_commands(sub: Any) -> None:
 
     wheels = subcommand(sub, "wheelhouse", "download every wheel a variant needs (host pip config) and lock them")
     wheels.add_argument("variant", help="a variant of the matrix")
-    wheels.add_argument("dest", type=Path, help="folder for the wheels and requirements.lock")
+    wheels.add_argument("dest", type=path_arg, help="folder for the wheels and requirements.lock")
     _add_source(wheels)
     wheels.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
     wheels.add_argument("--index-url", metavar="URL", help="replace the host's index")
     wheels.add_argument("--extra-index-url", metavar="URL", help="add an index")
     wheels.add_argument("--use-variant-index", action="store_true", help="add the matrix's index_url")
-    wheels.add_argument("--lock", type=Path, metavar="FILE", help="download exactly this lock's wheels")
+    wheels.add_argument("--lock", type=path_arg, metavar="FILE", help="download exactly this lock's wheels")
     add_matrix(wheels)
     wheels.set_defaults(func=commands.cmd_wheelhouse)
 
     lock = subcommand(sub, "lock", "resolve a variant on its index and write a hash lock")
     lock.add_argument("variant", help="a variant of the matrix")
     _add_source(lock)
-    lock.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: locks/VARIANT[-SOURCE].txt")
+    lock.add_argument("-o", "--output", type=path_arg, metavar="FILE", help="default: locks/VARIANT[-SOURCE].txt")
     lock.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
     lock.add_argument("--isolated", action="store_true",
                       help="ignore this host's pip configuration (local wheel folders, constraint files)")
-    lock.add_argument("--ca-bundle", type=Path, metavar="FILE", help="CA bundle for pip (with --isolated)")
+    lock.add_argument("--ca-bundle", type=path_arg, metavar="FILE", help="CA bundle for pip (with --isolated)")
     lock.add_argument("--compiler", action="store_true", help="lock the devel flavor's CUDA compiler (nvcc) instead: "
                       "locks/VARIANT-nvcc.txt, at the cuda-toolkit release locks/VARIANT.txt pins (CUDA 13 rows)")
     add_matrix(lock)
@@ -187,7 +188,7 @@ def _add_host_commands(sub: Any) -> None:
 
     render = subcommand(sub, "render", "write the conda environment specs from the matrix")
     render.add_argument("--check", action="store_true", help="fail if the files differ from the matrix")
-    render.add_argument("--out", type=Path, default=Path("conda"), metavar="DIR", help="where VARIANT.yml go")
+    render.add_argument("--out", type=path_arg, default=Path("conda"), metavar="DIR", help="where VARIANT.yml go")
     add_matrix(render)
     render.set_defaults(func=commands.cmd_render)
 
@@ -209,7 +210,7 @@ def _add_distributed(sub: Any) -> None:
     dist.add_argument("--deadline", type=verify_cli.positive_int, default=900, metavar="S", help="whole run's limit")
     dist.add_argument("--verify-arg", action="append", default=[], metavar="ARG",
                       help="extra verifier argument, e.g. --verify-arg=--bandwidth-iters=50 (repeatable)")
-    dist.add_argument("--reports", type=Path, default=REPORTS, metavar="DIR", help="where the reports go")
+    dist.add_argument("--reports", type=path_arg, default=REPORTS, metavar="DIR", help="where the reports go")
     _add_input_args(dist)
     dist.set_defaults(func=commands.cmd_distributed)
 

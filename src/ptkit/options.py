@@ -5,8 +5,9 @@ repro/, cluster/, report_commands.py), so all of them can use it."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
+
+from .userfiles import path_arg
 
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -25,5 +26,5 @@ def subcommand(sub: Any, name: str, help_text: str, description: str | None = No
 
 def add_matrix(parser: argparse.ArgumentParser) -> None:
     """`--matrix FILE`, the same for every subcommand that reads the matrix (matrix.load(None) is the default)."""
-    parser.add_argument("--matrix", type=Path, metavar="FILE",
+    parser.add_argument("--matrix", type=path_arg, metavar="FILE",
                         help="matrix file (default: $PTKIT_MATRIX, else the matrix shipped with ptkit)")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .options import add_matrix, subcommand
+from .userfiles import path_arg
 
 if TYPE_CHECKING:
     from .compat.gpus import Gpu
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gpu = select.add_mutually_exclusive_group()
     gpu.add_argument("--capability", metavar="X.Y", help="compute capability, e.g. 8.0 or sm_80")
     gpu.add_argument("--gpu", metavar="MODEL", help="GPU model name, e.g. A100, 'RTX 5090'")
-    select.add_argument("--reports", type=Path, nargs="+", metavar="PATH",
+    select.add_argument("--reports", type=path_arg, nargs="+", metavar="PATH",
                         help="report files or directories (default: reports/, and for the variants it lacks "
                              "the last matrix run's, docs/evidence/matrix/ in a checkout)")
     add_matrix(select)
@@ -38,15 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     select.set_defaults(func=cmd_select)
 
     report = subcommand(subparsers, "report", "one HTML or markdown page from many reports")
-    report.add_argument("reports", type=Path, nargs="+", metavar="REPORT", help="report files or directories")
-    report.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: standard output")
+    report.add_argument("reports", type=path_arg, nargs="+", metavar="REPORT", help="report files or directories")
+    report.add_argument("-o", "--output", type=path_arg, metavar="FILE", help="default: standard output")
     report.add_argument("--format", choices=("html", "md"), help="default: from the -o suffix, else html")
     report.set_defaults(func=cmd_report)
 
     fleet = subcommand(
         subparsers, "fleet", "the reports of many nodes as one table, outliers named",
         description="One row per node report. Exit 1 when a node failed or is an outlier.")
-    fleet.add_argument("reports", type=Path, nargs="+", metavar="REPORT", help="report files or directories")
+    fleet.add_argument("reports", type=path_arg, nargs="+", metavar="REPORT", help="report files or directories")
     fleet.add_argument("--ratio", type=float, default=None, metavar="R",
                        help="an outlier is below R x the median of its peers (default 0.8)")
     fleet.add_argument("--json", action="store_true")

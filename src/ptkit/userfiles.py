@@ -7,15 +7,29 @@ not a regular file (a device node, a pipe, a link's target) is written through, 
 
 from __future__ import annotations
 
+import argparse
 import errno
 import io
 import os
+import re
 import stat
 from pathlib import Path
 
 from .errors import PtkitError, UsageError
 
 LIMIT = 64 << 20  # far above any report, manifest, lock or matrix ptkit reads
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def path_arg(text: str) -> Path:
+    """The argparse type of every path a user gives: an empty one is refused (Path("") is ".", the current folder:
+    a wheelhouse downloaded into the checkout), and so is one with a line break (every message names the path
+    in one line)."""
+    if not text.strip() or CONTROL.search(text):
+        raise argparse.ArgumentTypeError(f"expected a path on one line, got {text!r}")
+    return Path(text)
 
 
 class ClosedStdout(io.TextIOBase):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import PtkitError, UsageError
 from ..options import add_matrix, subcommand
-from ..userfiles import read_text, write_text
+from ..userfiles import path_arg, read_text, write_text
 from . import github, k8s, slurm, yamlout
 from .launch import Job, add_job_args, job_from_args
 
@@ -22,7 +22,7 @@ WORD = re.compile(r"[^\s\x00-\x1f\x7f'\"`$\\]+")
 
 
 def _output_arg(parser: argparse.ArgumentParser, default: str | None = None) -> None:
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", default=Path(default) if default else None,
+    parser.add_argument("-o", "--output", type=path_arg, metavar="FILE", default=Path(default) if default else None,
                         help=f"write here (default: {default or 'standard output'})")
 
 

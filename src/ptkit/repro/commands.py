@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import PtkitError, UsageError
 from ..images import DEFAULT_PLATFORM
 from ..options import add_matrix, subcommand
-from ..userfiles import write_text
+from ..userfiles import path_arg, write_text
 from . import images
 
 
@@ -125,11 +125,12 @@ def register(sub: Any) -> None:
     fingerprint.add_argument("--list", action="store_true", help="also print each file: type digest mode path")
     sbom = add("sbom", "write a CycloneDX SBOM of an image (Python and Debian packages)", cmd_sbom)
     sbom.add_argument("image")
-    sbom.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+    sbom.add_argument("-o", "--output", type=path_arg, metavar="FILE", help="default: stdout")
     subdir = DEFAULT_PLATFORM.conda_subdir
     lock = add("conda-lock", f"solve a variant's conda spec on conda-forge ({subdir}, __cuda) and lock it",
                cmd_conda_lock)
     lock.add_argument("variant")
-    lock.add_argument("--spec", type=Path, metavar="FILE", help="default: conda/VARIANT.yml")
-    lock.add_argument("-o", "--output", type=Path, metavar="FILE", help=f"default: locks/conda-VARIANT-{subdir}.txt")
+    lock.add_argument("--spec", type=path_arg, metavar="FILE", help="default: conda/VARIANT.yml")
+    lock.add_argument("-o", "--output", type=path_arg, metavar="FILE",
+                      help=f"default: locks/conda-VARIANT-{subdir}.txt")
     add_matrix(lock)

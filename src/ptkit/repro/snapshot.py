@@ -121,6 +121,8 @@ def from_file(path: Path) -> Snapshot:
 
 def load(ref: str, api_factory: Any) -> Snapshot:
     """A file when `ref` is one (manifest or report), else a local image."""
+    if not ref.strip():
+        raise UsageError("an empty argument is neither a file nor an image")
     path = Path(ref)
     if path.exists():  # a file, a pipe (<(...)) or a FIFO; a folder is refused by from_file
         return from_file(path)
