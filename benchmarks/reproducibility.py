@@ -21,7 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ptkit import build, docker_api, images, matrix, provenance, render  # noqa: E402
+from ptkit import build, docker_api, images, matrix, provenance, render, toolchain  # noqa: E402
 from ptkit.cli import OneLineParser  # noqa: E402
 from ptkit.inputs import BuildInputs  # noqa: E402
 from ptkit.repro import fingerprint  # noqa: E402
@@ -37,10 +37,13 @@ def build_twice(api: Any, args: argparse.Namespace) -> tuple[str, str]:
     prov = images.Provenance("benchmark", created, source_time=created)  # SOURCE_DATE_EPOCH as `ptkit build` sets it
     image = images.Image(variant, prov, args.flavor, base_image=args.base_image or "")
     plan = render.plan(image, inputs)
+    lock = args.lock.read_bytes() if args.lock else b""
+    compiler = toolchain.build_files(variant, args.flavor, args.lock)
+    sources = build.Sources(m.path.read_bytes(), lock, {args.flavor: compiler})
     refs = []
     for run in ("a", "b"):
         ref = f"ptkit-repro/{variant.name}:{run}"
-        build.build_variant(api, plan, inputs, m.path.read_bytes(), tags=[ref])
+        build.build_variant(api, plan, inputs, sources, tags=[ref])
         refs.append(ref)
     return refs[0], refs[1]
 

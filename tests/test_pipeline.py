@@ -70,3 +70,24 @@ def test_the_distributed_run_builds_the_devel_image_that_ptkit_build_names():
     req = pipeline.request(m, m.get(args.variant, args.source), commands._inputs(args), flavors=("devel",))
     assert [(i.flavor, i.team) for i in req.images] == [("devel", False)]
     assert req.images[0].tags[0] == f"ptkit:{CPU.image_name}" and not req.push
+
+
+def test_preflight_reads_each_lock_once_and_refuses_a_stale_compiler_lock_before_any_build(tmp_path):
+    from ptkit import toolchain
+    from ptkit.errors import PtkitError
+
+    row = next(v for v in matrix_facts.cuda_variants() if toolchain.has_compiler(v))
+    root = Path(__file__).resolve().parents[1]
+    lock = tmp_path / f"{row.image_name}.txt"
+    lock.write_bytes((root / "locks" / lock.name).read_bytes())
+    nvcc = toolchain.compiler_lock_path(lock)
+    nvcc.write_bytes((root / "locks" / nvcc.name).read_bytes())
+    inputs = BuildInputs(lock=lock, index_url="file:///nowhere")  # a file:// index: nothing to reach
+    req = pipeline.request(matrix_facts.MATRIX, row, inputs)
+    sources = pipeline.preflight(req)
+    assert sources.lock == lock.read_bytes()
+    assert sources.compilers["devel"] == (toolchain.WITH, nvcc.read_bytes())
+    assert sources.compilers["runtime"][0] == toolchain.WITHOUT  # the runtime image has no compiler
+    nvcc.write_text("cuda-toolkit==0.0.1 --hash=sha256:" + "0" * 64 + "\n")  # not the release torch pins
+    with pytest.raises(PtkitError, match=f"regenerate it with `ptkit lock {row.name} --compiler`"):
+        pipeline.preflight(req)

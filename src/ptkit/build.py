@@ -11,7 +11,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,23 +128,33 @@ def _consume(stream: Iterable[dict[str, Any]], progress: Progress) -> str:
     return image_id
 
 
-def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, matrix_text: bytes,
+@dataclass(frozen=True)
+class Sources:
+    """What the build reads from files, read once and checked before any build (pipeline.preflight)."""
+
+    matrix_text: bytes  # the image's ptkit gets the matrix it was built from
+    lock: bytes = b""  # --lock's bytes, its pins agreeing with the matrix
+    compilers: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # flavor: (COMPILER, compiler.lock)
+
+
+def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, sources: Sources,
                   tags: list[str] | None = None) -> str:
     """One flavor of a variant's image from docker/Dockerfile, tagged as the plan's image says (or `tags`)."""
     from .provenance import provenance_json
 
     base = docker_api.ensure_image(api, plan.image.base, "make a local base with `ptkit base` and pass "
                                    "--base-image with the tag it prints")
+    compiler, compiler_lock = sources.compilers.get(plan.flavor, (toolchain.WITHOUT, b""))
     files = {
         "provenance.json": provenance_json(plan, base.id, inputs.lock),
         "requirements.txt": ("\n".join(plan.requirements) + "\n").encode(),
         "expected.json": plan.expected_json().encode(),
         **{name: (DOCKER_DIR / name).read_bytes() for name in IN_BUILD_SCRIPTS},
-        "requirements.lock": inputs.lock.read_bytes() if inputs.lock else b"",  # checked in preflight
+        "requirements.lock": sources.lock,
+        "compiler.lock": compiler_lock,
     }
-    compiler, files["compiler.lock"] = toolchain.build_files(plan.variant, plan.flavor, inputs.lock)
     return run_build(
-        api, Context(DOCKER_DIR / "Dockerfile", files, matrix_text),
+        api, Context(DOCKER_DIR / "Dockerfile", files, sources.matrix_text),
         buildargs={**plan.build_args(), "COMPILER": compiler}, tags=tags or plan.image.tags,
         title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs, target=plan.flavor,
     )

@@ -75,36 +75,36 @@ class Verification:
     digests: dict[str, str] = field(default_factory=dict)  # the pushed tags, for the report's run block
 
 
-def preflight(req: Request) -> None:
-    """Refuse what would fail minutes into a build: unusable inputs, a stale lock, an index that does not answer.
-    Each input is checked here once, before the daemon is asked anything."""
+def preflight(req: Request) -> build.Sources:
+    """Refuse what would fail minutes into a build: unusable inputs, a stale lock or compiler lock, an index that
+    does not answer. Each input is checked and read here once, before the daemon is asked anything."""
+    from . import toolchain
     from .locks import check_lock
 
     variant, inputs = req.variant, req.inputs
     check_inputs(inputs)
     _, expected = render.requirements(variant, inputs.packages)
-    if inputs.lock:
-        check_lock(inputs.lock, expected)
+    lock = check_lock(inputs.lock, expected) if inputs.lock else b""
+    compilers = {i.flavor: toolchain.build_files(variant, i.flavor, inputs.lock) for i in req.images if not i.team}
     url = inputs.index_url or variant.index_url
-    if inputs.wheelhouse is not None or url.startswith("file://"):
-        return  # nothing to reach: the build installs from files
-    if why := index_answers(url, inputs.ca_bundle):
+    if inputs.wheelhouse is None and not url.startswith("file://") and (why := index_answers(url, inputs.ca_bundle)):
         others = [s for s in variant.sources if s != variant.source]
         instead = f"; or build --source {others[0]}" if others else ""
         raise PtkitError(f"the package index {url} does not answer ({why}): make a wheelhouse where it is reachable "
                          f"(`ptkit wheelhouse {variant.name} DIR --use-variant-index`) and pass --wheelhouse DIR"
                          f"{instead}")
+    return build.Sources(req.matrix.path.read_bytes(), lock, compilers)  # a wheelhouse or file:// has nothing to reach
 
 
-def build_images(api: Any, req: Request) -> list[Built]:
+def build_images(api: Any, req: Request, sources: build.Sources) -> list[Built]:
     """Build the request's images in order (the team image FROM devel); devel (or team) first in the result."""
-    matrix_text, built, inputs = req.matrix.path.read_bytes(), [], req.inputs
+    built, inputs = [], req.inputs
     for desc in req.images:
         start = time.monotonic()
         if desc.team:
             image_id = build.build_team(api, built[0].image, req.inputs, desc.tags)
         else:
-            image_id = build.build_variant(api, render.plan(desc, req.inputs), inputs, matrix_text)
+            image_id = build.build_variant(api, render.plan(desc, req.inputs), inputs, sources)
             # --no-cache means "no layer from before this build": the next flavor reuses the shared layers
             # just made (installing 5 GB of wheels twice doubled a cold CUDA build, to no purpose).
             inputs = dataclasses.replace(req.inputs, no_cache=False)
@@ -119,9 +119,9 @@ def push(api: Any, built: list[Built]) -> dict[str, dict[str, str]]:
 
 def build_and_push(req: Request) -> tuple[list[Built], dict[str, dict[str, str]]]:
     """`ptkit build`: the images, and the digests of what was pushed."""
-    preflight(req)  # before the daemon: bad input fails in a second, not a build later
+    sources = preflight(req)  # before the daemon: bad input fails in a second, not a build later
     api = docker_api.client()
-    built = build_images(api, req)
+    built = build_images(api, req, sources)
     return built, push(api, built) if req.push else {}
 
 
@@ -157,9 +157,9 @@ def verify_image(image: str, how: Verification, report_path: Path | None = None)
 def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tuple[Path, Report]]:
     """Build, push, verify each image built (the team image alone when there is one), write the reports
     (each with its image's size and build time)."""
-    preflight(req)
+    sources = preflight(req)
     api = docker_api.client()
-    built = build_images(api, req)
+    built = build_images(api, req, sources)
     digests = push(api, built) if req.push else {}
     targets = [b for b in built if b.desc.team] or built
     results = []
@@ -208,10 +208,10 @@ def distributed(req: Request | None, run: MultiNode, rebuild: bool = True) -> tu
 
     from .cluster import multinode
 
-    if req is not None and rebuild:
-        preflight(req)  # build options were given: checked before the daemon is asked anything
+    # Build options were given: checked before the daemon is asked anything, and the image is built with them.
+    sources = preflight(req) if req is not None and rebuild else None
     api = docker_api.client()
-    job = run.job if req is None else dataclasses.replace(run.job, image=_devel_image(api, req, rebuild))
+    job = run.job if req is None else dataclasses.replace(run.job, image=_devel_image(api, req, sources))
     docker_api.ensure_image(api, job.image, f"build it: ptkit build {job.variant}")
     out, combined = run.reports / f"{job.variant}-distributed", run.reports / f"{job.variant}-distributed.json"
     shutil.rmtree(out, ignore_errors=True)
@@ -219,12 +219,12 @@ def distributed(req: Request | None, run: MultiNode, rebuild: bool = True) -> tu
     return combined, multinode.judge(codes, out, multinode.combine(out, combined))
 
 
-def _devel_image(api: Any, req: Request, rebuild: bool) -> str:
-    """Built with the request's inputs; without `rebuild` (no build option given), the engine's image when it was
+def _devel_image(api: Any, req: Request, sources: build.Sources | None) -> str:
+    """Built from `sources` (the preflight's); without them (no build option given), the engine's image when it was
     built from this very commit (as `bash scripts/main.sh` left it, whatever inputs it took), else built."""
-    if not rebuild:
+    if sources is None:
         if current := current_image(api, req.images[-1]):
             print(f"distributed: {current} was built from this commit: used as it is", file=sys.stderr)
             return current
-        preflight(req)
-    return build_images(api, req)[0].image
+        sources = preflight(req)
+    return build_images(api, req, sources)[0].image
