@@ -77,9 +77,14 @@ def matrix_with_index(tmp_path: Path, url: str) -> Path:
     return path
 
 
-def interrupt_mid_download(argv: list[str], tmpdir: Path) -> subprocess.CompletedProcess[str]:
-    """Start ptkit, wait until pip has part of the wheel on disk, then Ctrl-C (SIGINT to the process group,
-    as a terminal sends it)."""
+# Ctrl-C in a terminal (SIGINT to the whole process group, pip included), and `kill` or a CI time-out
+# (SIGTERM to ptkit alone: pip hears nothing unless ptkit tells it).
+INTERRUPTS = {"ctrl-c": (signal.SIGINT, True, 130, "interrupted"),
+              "sigterm": (signal.SIGTERM, False, 143, "terminated (SIGTERM); nothing was left running")}
+
+
+def interrupt_mid_download(argv: list[str], tmpdir: Path, how: str) -> subprocess.CompletedProcess[str]:
+    """Start ptkit, wait until pip has part of the wheel on disk, then interrupt it (INTERRUPTS[how])."""
     proc = subprocess.Popen([sys.executable, "-m", "ptkit", *argv], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "TMPDIR": str(tmpdir), "PIP_NO_CACHE_DIR": "1"})
@@ -88,28 +93,33 @@ def interrupt_mid_download(argv: list[str], tmpdir: Path) -> subprocess.Complete
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "pip never started the download"
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGINT)
+    sig, group, _, _ = INTERRUPTS[how]
+    (os.killpg if group else os.kill)(proc.pid, sig)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def test_ctrl_c_during_a_lock_leaves_nothing_in_tmpdir(tmp_path, index):
+@pytest.mark.parametrize("how", INTERRUPTS)
+def test_ctrl_c_during_a_lock_leaves_nothing_in_tmpdir(tmp_path, index, how):
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     out = tmp_path / "locks" / "cpu.txt"
     proc = interrupt_mid_download(["lock", CPU.name, "--packages", "torch", "--isolated",
-                                   "--matrix", str(matrix_with_index(tmp_path, index)), "-o", str(out)], tmpdir)
-    assert proc.returncode == 130 and proc.stderr.strip().splitlines() == ["ptkit lock: interrupted"]
+                                   "--matrix", str(matrix_with_index(tmp_path, index)), "-o", str(out)], tmpdir, how)
+    _, _, code, says = INTERRUPTS[how]
+    assert proc.returncode == code and proc.stderr.strip().splitlines() == [f"ptkit lock: {says}"]
     assert list(tmpdir.iterdir()) == []
     assert not (tmp_path / "locks").exists()
 
 
-def test_ctrl_c_during_a_wheelhouse_leaves_nothing_in_tmpdir_nor_the_new_folder(tmp_path, index):
+@pytest.mark.parametrize("how", INTERRUPTS)
+def test_ctrl_c_during_a_wheelhouse_leaves_nothing_in_tmpdir_nor_the_new_folder(tmp_path, index, how):
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
     proc = interrupt_mid_download(["wheelhouse", CPU.name, str(tmp_path / "wh"), "--packages", "torch",
-                                   "--index-url", index], tmpdir)
-    assert proc.returncode == 130 and proc.stderr.strip().splitlines() == ["ptkit wheelhouse: interrupted"]
+                                   "--index-url", index], tmpdir, how)
+    _, _, code, says = INTERRUPTS[how]
+    assert proc.returncode == code and proc.stderr.strip().splitlines() == [f"ptkit wheelhouse: {says}"]
     assert list(tmpdir.iterdir()) == []
     assert not (tmp_path / "wh").exists()
 
