@@ -94,6 +94,20 @@ def test_killed_node_fails_the_others_within_the_timeout_and_leaves_nothing(api,
     assert leftovers(api) == []
 
 
+def test_without_build_options_the_image_built_from_this_commit_is_used_as_it_is(api, two_node_run):
+    """The README's `nox -s distributed -- cpu --nodes 2` after the main job: no build options, no second build
+    (which, offline, would fail on the package index the main job never needed)."""
+    from ptkit.provenance import git_revision
+
+    if git_revision(ROOT).endswith("-dirty"):
+        pytest.skip("an uncommitted tree is rebuilt, never reused: run this on a clean checkout")
+    proc = subprocess.run([sys.executable, "-m", "ptkit", "distributed", "cpu", "--nodes", "2"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "ptkit:cpu was built from this commit: used as it is" in proc.stderr
+    assert leftovers(api) == []
+
+
 def test_slurm_script_with_the_docker_runtime(api, two_node_run, tmp_path):
     from ptkit.cluster.launch import Job
     from ptkit.cluster.slurm import render
