@@ -86,14 +86,14 @@ def preflight(req: Request) -> build.Sources:
     _, expected = render.requirements(variant, inputs.packages)
     lock = check_lock(inputs.lock, expected) if inputs.lock else b""
     compilers = {i.flavor: toolchain.build_files(variant, i.flavor, inputs.lock) for i in req.images if not i.team}
-    url = inputs.index_url or variant.index_url
+    url = inputs.index_url or variant.index_url  # a wheelhouse or a file:// index has nothing to reach
     if inputs.wheelhouse is None and not url.startswith("file://") and (why := index_answers(url, inputs.ca_bundle)):
         others = [s for s in variant.sources if s != variant.source]
         instead = f"; or build --source {others[0]}" if others else ""
         raise PtkitError(f"the package index {url} does not answer ({why}): make a wheelhouse where it is reachable "
                          f"(`ptkit wheelhouse {variant.name} DIR --use-variant-index`) and pass --wheelhouse DIR"
                          f"{instead}")
-    return build.Sources(req.matrix.path.read_bytes(), lock, compilers)  # a wheelhouse or file:// has nothing to reach
+    return build.Sources(req.matrix.path.read_bytes(), lock, compilers)
 
 
 def build_images(api: Any, req: Request, sources: build.Sources) -> list[Built]:
