@@ -172,15 +172,15 @@ class Image:
 
 
 def describe(matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination, provenance: Provenance,
-             flavors: tuple[str, ...] = FLAVORS) -> tuple[Image, ...]:
+             flavors: tuple[str, ...] = FLAVORS, platform: Platform = DEFAULT_PLATFORM) -> tuple[Image, ...]:
     """The images one build makes, in build order: the flavors asked for, then the team image on devel.
     The --tag names go to the team image when there is one, else to each flavor."""
     team = inputs.team_requirements is not None
     base, latest = inputs.base_image or "", matrix.latest == variant.name
-    images = [Image(variant, provenance, flavor, DEFAULT_PLATFORM, base, () if team else dest.tags, latest)
+    images = [Image(variant, provenance, flavor, platform, base, () if team else dest.tags, latest)
               for flavor in BUILD_ORDER if flavor in flavors]
     if team:
-        images.append(Image(variant, provenance, images[-1].flavor, DEFAULT_PLATFORM, base, dest.tags, team=True))
+        images.append(Image(variant, provenance, images[-1].flavor, platform, base, dest.tags, team=True))
     return tuple(images)
 
 
