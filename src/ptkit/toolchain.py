@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from .errors import PtkitError
+from .images import lock_path
 from .locks import lock_pins, resolve, target_args
 from .matrix import Variant
 from .verify.extension import compiler_requirement
@@ -95,7 +96,7 @@ def cmd_lock_compiler(args: argparse.Namespace) -> int:
     from .matrix import load
 
     variant = load(args.matrix).get(args.variant, args.source)
-    row_lock = Path("locks") / f"{variant.image_name}.txt"
+    row_lock = lock_path(variant)
     out = args.output or compiler_lock_path(row_lock)
     text = lock_compiler(variant, row_lock, isolated=args.isolated, ca_bundle=args.ca_bundle)
     try:
@@ -110,7 +111,7 @@ def add_compiler_wheels(variant: Variant, dest: Path, row_lock: Path | None) -> 
     """`ptkit wheelhouse` of a CUDA 13 row: also the compiler lock's wheels (hash-checked), and that lock as
     dest/requirements-nvcc.txt, beside the wheelhouse's requirements.lock, where a build looks for it.
     False when the row has no compiler or no compiler lock is committed for it."""
-    source = compiler_lock_path(row_lock or Path("locks") / f"{variant.image_name}.txt")
+    source = compiler_lock_path(row_lock or lock_path(variant))
     if not has_compiler(variant) or not source.is_file():
         return False
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--dest", str(dest),

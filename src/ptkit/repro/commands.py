@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PtkitError, UsageError
-from ..images import DEFAULT_PLATFORM
+from ..images import DEFAULT_PLATFORM, LOCKS
 from ..options import add_matrix, subcommand
 from ..userfiles import path_arg, write_text
 from . import images
@@ -100,7 +100,7 @@ def cmd_conda_lock(args: argparse.Namespace) -> int:
     if problems:
         raise PtkitError(f"{spec} disagrees with the matrix: {problems[0]} (run `ptkit render`)")
     text = conda.lock(spec, variant)
-    out = args.output or Path("locks") / f"conda-{variant.name}-{conda.PLATFORM}.txt"
+    out = args.output or LOCKS / f"conda-{variant.name}-{conda.PLATFORM}.txt"
     write_text(out, text, "-o")
     print(f"conda lock {out}: {len(text.splitlines()) - 2} packages for {conda.PLATFORM}")
     return 0
