@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ptkit.inputs import UV_VERSION
-from tests.utils import bad_inputs
+from tests.utils import bad_input_files, bad_inputs
 from tests.utils.bad_inputs import ROWS, BadInput
 from tests.utils.ptkit_cli import ROOT
 
@@ -41,7 +41,7 @@ def make_files(tmp: Path) -> None:
 
 def expand(word: str, tmp: Path) -> str:
     if word.startswith("{matrix:"):
-        old, new = bad_inputs.MATRIX_EDITS[word[8:-1]]
+        old, new = bad_input_files.MATRIX_EDITS[word[8:-1]]
         text = (ROOT / "matrix.toml").read_text()
         assert old in text, f"matrix edit {word} no longer applies"
         path = tmp / f"{word[8:-1]}.toml"
@@ -49,7 +49,7 @@ def expand(word: str, tmp: Path) -> str:
         return str(path)
     if word.startswith("{json:"):
         path = tmp / f"{word[6:-1]}.json"
-        path.write_text(json.dumps(bad_inputs.JSON_FILES[word[6:-1]]))
+        path.write_text(json.dumps(bad_input_files.JSON_FILES[word[6:-1]]))
         return str(path)
     return word.format(tmp=tmp, file=tmp / "file", dir=tmp / "dir", wheels=tmp / "wheels", long="a" * 300,
                        empty="", nl="\n", sp=" ", **{name: tmp / name for name in SPECIAL})

@@ -3,8 +3,8 @@ never a traceback) and the exit code. The README's table is rendered from these 
 (`python -m tests.utils.bad_inputs`) and tests/test_bad_inputs.py runs every row.
 
 Placeholders: {tmp} a fresh temporary folder, {file} a file in it, {dir} an empty sub-folder, {wheels} a
-folder with one (empty) wheel file, {matrix:EDIT} a copy of the repository matrix with EDIT applied (see
-MATRIX_EDITS), {json:NAME} a JSON file with JSON_FILES[NAME], {long} a 300-character name, {empty} an empty
+folder with one (empty) wheel file, {matrix:EDIT} a copy of the repository matrix with EDIT applied, {json:NAME} a
+JSON file (both in tests/utils/bad_input_files.py), {long} a 300-character name, {empty} an empty
 argument, {nl} a newline and {sp} a space inside one argument. Special files, all private to {tmp} (never the
 system's /dev nodes): {fifo} a FIFO nobody writes or reads, {null} a character device like /dev/null (1,3),
 {zero} one like /dev/zero (1,5) that never ends, {link} a symlink to {file}; a row must leave each as it was.
@@ -35,42 +35,6 @@ class BadInput:
     stdout: str = ""  # "closed": run with stdout closed (>&-); "broken": into a pipe whose reader has gone
 
 
-# Edits of a copy of matrix.toml, applied as text replacements (old, new).
-MATRIX_EDITS: dict[str, tuple[str, str]] = {
-    "latest-list": ('latest = "cpu"', 'latest = ["cpu"]'),
-    "cuda-major-only": ('cuda = "13.0"', 'cuda = "13"'),
-    "unknown-key": ("[variants.cpu]", "[variants.cpu]\ntorhc = 1"),
-    "empty-torch": ('torch = "2.13.0+cpu"', 'torch = ""'),
-    "bad-toml": ("[variants.cpu]", "[variants.cpu"),
-    "unknown-cuda": ('cuda = "13.0"', 'cuda = "99.9"'),
-    "extra-pip-option": ('extra_packages = ["numpy"]', 'extra_packages = ["numpy", "--index-url http://evil"]'),
-    "extra-newline": ('extra_packages = ["numpy"]', 'extra_packages = ["numpy\\n--trusted-host evil"]'),
-    "index-option": ('index_url = "https://download.pytorch.org/whl/cpu"',
-                     'index_url = "https://download.pytorch.org/whl/cpu --trusted-host evil"'),
-    "torch-newline": ('torch = "2.13.0+cpu"', 'torch = "2.13.0+cpu\\n"'),
-    "base-image-newline": ('base_image = "debian:bookworm-slim"', 'base_image = "debian:bookworm-slim\\nRUN id"'),
-    "description-newline": ('description = "CPU-only', 'description = "two\\nlines; CPU-only'),
-    "dead-index": ('index_url = "https://download.pytorch.org/whl/cpu"', 'index_url = "http://127.0.0.1:9/simple"'),
-}
-
-REPORT = "ptkit.verify/1"
-MANIFEST = "ptkit.manifest/1"
-# Files for {json:NAME}: reports and manifests of odd shapes and figures.
-JSON_FILES: dict[str, object] = {
-    "empty-report": {"schema": REPORT, "environment": {}},
-    "malformed-manifest": {"schema": MANIFEST, "python": {"packages": {"numpy": {}}}},
-    "manifest-python-list": {"schema": MANIFEST, "python": []},
-    "zero-busbw": {"schema": REPORT, "ok": True, "run": {"host": "a"},
-                   "distributed": {"world_size": 2, "bandwidth": [{"bytes": 1, "busbw_gbps": 0}]}},
-    "negative-busbw": {"schema": REPORT, "ok": True, "run": {"host": "b"},
-                       "distributed": {"world_size": 2, "bandwidth": [{"bytes": 1, "busbw_gbps": -1.5}]}},
-    "nan-tflops": {"schema": REPORT, "ok": True, "benchmarks": [
-        {"device": "cpu", "dtype": "fp32", "status": "ok", "tflops": float("nan")},
-        {"device": "cpu", "dtype": "fp32", "status": "ok", "tflops": float("inf")}]},
-    "mixed-types": {"schema": REPORT, "ok": "yes", "checks": 5, "devices": "H100", "benchmarks": {"tflops": 1},
-                    "distributed": {"ranks": 7, "world_size": True,
-                                    "bandwidth": [{"bytes": "1M", "busbw_gbps": 2}, {"bytes": 3, "busbw_gbps": 1}]}},
-}
 NOWHERE = (("DOCKER_HOST", "unix:///nonexistent/docker.sock"),)
 
 # Issue 19, host side: job scripts and workflows, matrix values, lock and wheelhouse, diff, fleet, special files
