@@ -72,9 +72,10 @@ def _default_reports(matrix_path: Path) -> dict[str, Loaded]:
     """reports/'s, and for each variant it lacks the last matrix run's, committed beside the matrix in a
     checkout (said on stderr): a cpu check of one's own must not hide the arch lists the GPU rows recorded."""
     from .compat.select import by_variant
+    from .images import REPORTS
     from .matrix_report.model import load_all
 
-    own = by_variant(load_all(sorted(Path("reports").glob("*.json"))))
+    own = by_variant(load_all(sorted(REPORTS.glob("*.json"))))
     last_run = matrix_path.resolve().parent / LAST_MATRIX_RUN
     borrowed = {name: r for name, r in by_variant(load_all(sorted(last_run.glob("*.json")))).items()
                 if name not in own}
