@@ -91,3 +91,12 @@ def test_preflight_reads_each_lock_once_and_refuses_a_stale_compiler_lock_before
     nvcc.write_text("cuda-toolkit==0.0.1 --hash=sha256:" + "0" * 64 + "\n")  # not the release torch pins
     with pytest.raises(PtkitError, match=f"regenerate it with `ptkit lock {row.name} --compiler`"):
         pipeline.preflight(req)
+
+
+def test_without_a_compiler_lock_preflight_says_nothing_and_leaves_the_compiler_to_the_build(capsys):
+    from ptkit import toolchain
+
+    row = next(v for v in matrix_facts.cuda_variants() if toolchain.has_compiler(v))
+    req = pipeline.request(matrix_facts.MATRIX, row, BuildInputs(index_url="file:///nowhere"))
+    assert pipeline.preflight(req).compilers == {}
+    assert capsys.readouterr().err == ""  # a one-line error that follows (no daemon) stays one line

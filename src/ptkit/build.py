@@ -134,7 +134,8 @@ class Sources:
 
     matrix_text: bytes  # the image's ptkit gets the matrix it was built from
     lock: bytes = b""  # --lock's bytes, its pins agreeing with the matrix
-    compilers: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # flavor: (COMPILER, compiler.lock)
+    # flavor: (COMPILER, compiler.lock) where a compiler lock was checked; otherwise toolchain decides (reads nothing)
+    compilers: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
 def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, sources: Sources,
@@ -144,7 +145,8 @@ def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, sources: Sourc
 
     base = docker_api.ensure_image(api, plan.image.base, "make a local base with `ptkit base` and pass "
                                    "--base-image with the tag it prints")
-    compiler, compiler_lock = sources.compilers.get(plan.flavor, (toolchain.WITHOUT, b""))
+    compiler, compiler_lock = sources.compilers.get(plan.flavor) or toolchain.build_files(plan.variant, plan.flavor,
+                                                                                          inputs.lock)
     files = {
         "provenance.json": provenance_json(plan, base.id, inputs.lock),
         "requirements.txt": ("\n".join(plan.requirements) + "\n").encode(),

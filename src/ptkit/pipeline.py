@@ -85,7 +85,10 @@ def preflight(req: Request) -> build.Sources:
     check_inputs(inputs)
     _, expected = render.requirements(variant, inputs.packages)
     lock = check_lock(inputs.lock, expected) if inputs.lock else b""
-    compilers = {i.flavor: toolchain.build_files(variant, i.flavor, inputs.lock) for i in req.images if not i.team}
+    # A compiler lock beside --lock is read and checked here; without one the build says so when it gets there.
+    locked = inputs.lock is not None and toolchain.compiler_lock_path(inputs.lock).is_file()
+    compilers = {i.flavor: toolchain.build_files(variant, i.flavor, inputs.lock) for i in req.images
+                 if locked and not i.team}
     url = inputs.index_url or variant.index_url  # a wheelhouse or a file:// index has nothing to reach
     if inputs.wheelhouse is None and not url.startswith("file://") and (why := index_answers(url, inputs.ca_bundle)):
         others = [s for s in variant.sources if s != variant.source]
