@@ -92,7 +92,8 @@ def test_the_base_image_is_the_matrixs_unless_given_and_reaches_the_build_args()
 
 def test_labels_and_the_run_block_use_the_label_names_the_dockerfile_sets():
     dockerfile = (SRC / "data" / "docker" / "Dockerfile").read_text()
-    for name in (images.VARIANT_LABEL, images.SOURCE_LABEL, images.CUDA_LABEL, images.FLAVOR_LABEL):
+    for name in (images.VARIANT_LABEL, images.SOURCE_LABEL, images.CUDA_LABEL, images.FLAVOR_LABEL,
+                 images.REVISION_LABEL):  # the revision: how the multi-node run knows an image is this commit's
         assert f"{name}=" in dockerfile, name
     labels = {"ptkit.variant": "cpu", "ptkit.source": "pytorch", "ptkit.flavor": "runtime"}
     block = images.RunBlock("ptkit:cpu-runtime", "sha256:1", labels, gpu=False).block("host1")
