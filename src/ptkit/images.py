@@ -60,7 +60,7 @@ class Platform:
         return f"uv=={UV_VERSION} --hash=sha256:{self.uv_sha256}"
 
 
-# uv's hash: its manylinux x86_64 wheel on PyPI, the newest release as of 2026-11-27.
+# uv's hash: its manylinux x86_64 wheel, as https://pypi.org/project/uv/0.13.9/#files lists it (2026-11-27).
 PLATFORMS = {
     "linux/amd64": Platform("linux/amd64", "x86_64", "linux-64",
                             "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19"),
