@@ -1,4 +1,5 @@
-"""Behaviour the mutation run (nox -s mutation) found untested: in-process, real torch on the CPU, real files.
+"""The verify and bench commands in-process (report files, exit codes, device specs, arch and precision
+judgements), real torch on the CPU, real files; first written for what the mutation run found untested.
 
 `nox -s mutation` runs only in-process tests (a `python -m ptkit` subprocess imports the unmutated package), so the
 commands are driven here through cli.main with pytest's capture of the real stdout and stderr.

@@ -1,4 +1,5 @@
-"""More behaviour the mutation run found untested (runtime, numerics, steps, argv): in-process, real torch on the CPU.
+"""The verifier's runtime and numerics checks in-process (threads, /dev/shm, DataLoader, matmul error, autograd,
+the step order, the text report), real torch on the CPU; first written for what the mutation run found untested.
 
 `nox -s mutation` runs only in-process tests (a `python -m ptkit` subprocess imports the unmutated package), so the
 commands are driven here through cli.main with pytest's capture of the real stdout and stderr.
