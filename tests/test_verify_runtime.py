@@ -194,7 +194,7 @@ def test_no_writable_temporary_folder_is_a_warning_with_the_fix_not_a_hang(torch
     got = checks_of(json.loads(proc.stdout))
     assert got["tmp"]["status"] == "warn"
     assert got["tmp"]["detail"].startswith("no writable temporary folder (No usable temporary directory found in ")
-    assert got["tmp"]["detail"].endswith("mount one (docker run --tmpfs /tmp) or set TMPDIR to a writable folder")
+    assert got["tmp"]["detail"].endswith("mount one (docker run --tmpfs /tmp:exec) or set TMPDIR to a writable folder")
     assert (got["dataloader"]["status"], got["dataloader"]["detail"]) == (
         "skip", "not run: no writable temporary folder (see the tmp check)")
     assert seconds < 50

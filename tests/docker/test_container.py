@@ -157,7 +157,7 @@ def test_a_restricted_platform_gets_verdicts_that_name_each_fix(container):
 
 def test_a_restricted_platform_with_a_tmpfs_on_tmp_passes(container):
     """The fix the tmp warning names: compile (devel flavor) and a DataLoader worker work as uid 12345."""
-    run = container.run(["verify", "--json"], tmpfs={"/tmp": "rw,size=512m,mode=1777"}, **RESTRICTED)
+    run = container.run(["verify", "--json"], tmpfs={"/tmp": "rw,exec,size=512m,mode=1777"}, **RESTRICTED)
     assert "Traceback" not in run.stderr, run.stderr
     report = json.loads(run.stdout)
     got = checks_by_name(report)

@@ -96,7 +96,6 @@ def render(reports: list[Loaded]) -> str:
         checks_section(reports),
         "<h2>Versions</h2>",
         _table(VERSION_COLUMNS, versions(reports), row_ids=True),
-        gpu_section(reports),
         "<h2>Benchmark</h2>",
         figure(plots.benchmark_svg(reports), "benchmark",
                "matmul TFLOP/s against matrix size per dtype; dashed: the datasheet peak where known",
@@ -104,6 +103,8 @@ def render(reports: list[Loaded]) -> str:
         "<h2>Image sizes</h2>",
         figure(plots.sizes_svg(reports), "sizes", "image size on disk and compressed (as pushed)",
                "No image sizes recorded in these reports."),
+        # After the plots: the verdict table is a row per catalog GPU (60), the longest part of the page.
+        gpu_section(reports),
         fleet_section(reports),
         "</body></html>\n",
     ]

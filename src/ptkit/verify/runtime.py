@@ -39,7 +39,8 @@ def check_threads(report: Report, torch: Any) -> int:
     return threads
 
 
-TMP_FIX = "mount one (docker run --tmpfs /tmp) or set TMPDIR to a writable folder"
+# exec: Docker mounts a tmpfs noexec by default, and torch.compile and C++ extensions load the .so they build there
+TMP_FIX = "mount one (docker run --tmpfs /tmp:exec) or set TMPDIR to a writable folder"
 
 
 def check_tmp(report: Report) -> str | None:
