@@ -46,8 +46,7 @@ def check_inputs(inputs: BuildInputs) -> None:
     wheelhouse, ca_bundle = inputs.wheelhouse, inputs.ca_bundle
     if wheelhouse is not None and (not wheelhouse.is_dir() or not any(wheelhouse.glob("*.whl"))):
         raise PtkitError(f"--wheelhouse {wheelhouse}: no wheels there (make them with `ptkit wheelhouse`)")
-    if ca_bundle is not None and (not ca_bundle.is_file() or b"BEGIN CERTIFICATE" not in ca_bundle.read_bytes()):
-        raise PtkitError(f"--ca-bundle {ca_bundle}: not a PEM certificate bundle")
+    check_ca_bundle(ca_bundle)
     if inputs.installer not in INSTALLERS:
         raise PtkitError(f"--installer {inputs.installer}: not one of {', '.join(INSTALLERS)}")
     # Never a silent fall back to pip: an offline build with uv needs uv's wheel in the wheelhouse.
@@ -57,6 +56,16 @@ def check_inputs(inputs: BuildInputs) -> None:
     team = inputs.team_requirements
     if team is not None and not team.is_file():
         raise PtkitError(f"--extra-requirements {team}: no such file")
+
+
+def check_ca_bundle(path: Path | None) -> None:
+    """A --ca-bundle that is not there or not PEM is refused at once (pip would fail later, or not say why); the
+    one check of `build` (check_inputs) and `lock` (locks.resolve). Read as a user's file: a FIFO nobody writes is
+    empty, a device that never ends stops at the size limit."""
+    from .userfiles import read_text
+
+    if path is not None and "BEGIN CERTIFICATE" not in read_text(path, "--ca-bundle"):
+        raise PtkitError(f"--ca-bundle {path}: not a PEM certificate bundle")
 
 
 def index_answers(url: str, ca_bundle: Path | None, timeout: float = 15) -> str | None:

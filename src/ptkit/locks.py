@@ -82,14 +82,6 @@ def unreachable(stderr: str, index: str) -> str | None:
     return f"the package index {index} does not answer: {cause}{tls}; no distribution was looked at"
 
 
-def check_ca_bundle(path: Path | None) -> None:
-    """A --ca-bundle that is not there or not PEM is refused at once (pip would fail later, or not say why)."""
-    from .userfiles import read_text
-
-    if path is not None and "BEGIN CERTIFICATE" not in read_text(path, "--ca-bundle"):
-        raise PtkitError(f"--ca-bundle {path}: not a PEM certificate bundle")
-
-
 def write_lock(out: Path, make: Callable[[], str]) -> str:
     """Write what `make()` returns (a resolve of a minute) to `out`, once `out` is known to be writable: a folder,
     or a place where no file can be made, is refused before `make` runs; a folder made for it goes again when
@@ -156,7 +148,7 @@ def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False
     does not, pip downloads the whole wheel to read it (into run_pip's folder, removed afterwards).
     `isolated` ignores this host's pip configuration (local wheel folders, constraints).
     """
-    from .inputs import index_answers
+    from .inputs import check_ca_bundle, index_answers
 
     check_ca_bundle(ca_bundle)
     if not variant.index_url.startswith("file://") and (why := index_answers(variant.index_url, ca_bundle)):
