@@ -2,7 +2,8 @@
 package with a CUDAExtension, in a wheelhouse beside the variant's wheels, installed by `ptkit build VARIANT
 --extra-requirements ...` with every index cut off and no GPU; the built image imports it (nvcc ran for the
 devel image's default TORCH_CUDA_ARCH_LIST) and the verifier passes, compile:cuda-extension included.
-Only the rows whose devel image has nvcc (ptkit.toolchain.has_compiler: CUDA 13); the others are skipped."""
+The CUDA rows the Docker tests build ($PTKIT_TEST_CUDA, cuda130 in CI); a row whose devel image has no nvcc
+(ptkit.toolchain.has_compiler: before CUDA 13) is skipped with the reason."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import pytest
 
 from ptkit import toolchain
+from tests.utils import matrix_facts
 from tests.utils.docker_helpers import TrackedContainer
 from tests.utils.ptkit_cli import run_ptkit
 
@@ -65,11 +67,11 @@ def sdist(tmp_path, torch_pin: str) -> str:
 
 
 @pytest.mark.builds
-def test_a_team_image_compiles_a_cuda_extension_from_source_offline(api, image_under_test, builds, tmp_path,
-                                                                    child_images):
-    v = image_under_test.variant
+@pytest.mark.parametrize("v", matrix_facts.cuda_under_test(), ids=lambda v: v.name)
+def test_a_team_image_compiles_a_cuda_extension_from_source_offline(api, v, builds, tmp_path, child_images):
     if not toolchain.has_compiler(v):
         pytest.skip(f"{v.name}: no CUDA compiler in its devel image ({toolchain.why_none(v)})")
+    builds.image(v)  # the row's own build (both flavors, verified) first: the team build reuses its stages
     wheels = tmp_path / "wheelhouse"
     wheels.mkdir()
     for wheel in builds.wheelhouse(v).iterdir():  # the variant's wheels, the compiler's and its lock: hard links

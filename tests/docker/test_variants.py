@@ -7,17 +7,16 @@ image is 5 to 6 GB; `nox -s matrix` builds every PyPI-served row, one after anot
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
+from ptkit import toolchain
 from tests.utils import matrix_facts
 from tests.utils.docker_helpers import has_gpus
 
 pytest.importorskip("docker")
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.builds]
 
-UNDER_TEST = [matrix_facts.variant(name) for name in os.environ.get("PTKIT_TEST_CUDA", "cuda130").split(",")]
+UNDER_TEST = matrix_facts.cuda_under_test()
 
 
 @pytest.mark.parametrize("v", UNDER_TEST, ids=lambda v: v.name)
@@ -38,3 +37,7 @@ def test_cuda_variant_built_from_real_wheels_and_verified(v, builds, api):
         assert checks["cuda"]["status"] == "skip", checks["cuda"]
         assert checks["cuda"]["detail"].startswith("no GPU visible: ")
     assert "sm_90" in env["build"]["arch_list"]
+    # issue 20: a CUDA 13 row's devel image builds and imports a CUDA extension with its nvcc (no GPU: no launch)
+    if toolchain.has_compiler(v):
+        assert checks["compile:cuda-extension"]["status"] == "pass", checks["compile:cuda-extension"]
+        assert checks["compile:cpp-extension"]["status"] == "pass", checks["compile:cpp-extension"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ptkit import matrix
@@ -31,6 +32,12 @@ def default_variant() -> Variant:
 
 def cuda_variants() -> list[Variant]:
     return [v for v in MATRIX.variants.values() if v.is_cuda]
+
+
+def cuda_under_test() -> list[Variant]:
+    """The CUDA rows the Docker tests build for real: $PTKIT_TEST_CUDA (comma-separated), by default cuda130
+    only, as CI builds it (each CUDA image is 5 to 6 GB; `nox -s matrix` builds every PyPI-served row)."""
+    return [variant(name) for name in os.environ.get("PTKIT_TEST_CUDA", "cuda130").split(",")]
 
 
 def every_source() -> list[Variant]:
