@@ -98,9 +98,12 @@ def matrix_session(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def mutation(session: nox.Session) -> None:
-    """mutmut over src/ptkit/verify/ (scope and tests in pyproject.toml [tool.mutmut]); fails below 80% killed.
+    """mutmut over what pyproject.toml [tool.mutmut] lists, with its in-process tests; fails below 80% killed.
 
-    One worker, to leave the host's cores to the rest. `nox -s mutation -- "ptkit.verify.results.*"` runs a subset.
+    only_mutate: the verifier (src/ptkit/verify/) and the host's matrix.py, render.py, locks.py, pipeline.py,
+    compat/, cluster/ and repro/, less do_not_mutate (distributed, collectives, compile_check, compile_probes,
+    __main__ and the generated catalog). One worker, to leave the host's cores to the rest.
+    `nox -s mutation -- "ptkit.verify.results.*"` runs a subset.
     """
     _install_cpu_torch(session)  # without torch the tests skip and no mutant could be killed
     session.install("-e", ".[dev]", "mutmut==3.8.1")
