@@ -133,9 +133,9 @@ def test_foreign_image_without_compiler_or_headers_warns(torch, tmp_path):
 
 
 @pytest.mark.parametrize("layout", [
-    ("include/ATen/ATen.h", "include/c10/macros/Macros.h", "include/torch/csrc/inductor/cpp_prefix.h"),  # 2.7+
-    ("include/ATen/ATen.h", "include/c10/macros/Macros.h", "_inductor/codegen/cpp_prefix.h"),  # 2.4 to 2.6
-], ids=["torch-2.7-and-later", "torch-2.4-to-2.6"])
+    ("include/ATen/ATen.h", "include/c10/macros/Macros.h", "include/torch/csrc/inductor/cpp_prefix.h"),
+    ("include/ATen/ATen.h", "include/c10/macros/Macros.h", "_inductor/codegen/cpp_prefix.h"),
+], ids=["torch-2.10-and-later-wheels", "torch-2.4.1-to-2.7.1-wheels"])  # as compile_probes.CPP_PREFIX_PLACES says
 def test_torch_headers_are_found_where_each_torch_keeps_them(tmp_path, layout):
     root = torch_tree(tmp_path / "torch", *layout)
     assert compile_probes.missing_torch_headers(types.SimpleNamespace(__file__=str(root / "__init__.py"))) is None

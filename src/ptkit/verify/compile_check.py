@@ -11,10 +11,9 @@ The check judges by doing: it compiles and compares first, and only when that fa
 the missing piece (the C++ compiler inductor calls, torch's C++ headers wherever that torch version
 keeps them, Python.h, Triton and its C compiler), so the FAIL names a cause in one line instead of
 quoting a 40-line InductorError. A probe never fails a check that compiled: where a piece lives
-changes between torch versions (torch 2.4 to 2.6 keep cpp_prefix.h under torch/_inductor/codegen/,
-2.7 and later under torch/include/). What this torch cannot do (Dynamo on a Python it does not
-support) is a SKIP with the reason. Inductor's and Triton's caches go to a temp dir removed
-afterwards: the check compiles cold and leaves nothing in the user's home.
+changes between torch versions (cpp_prefix.h: see compile_probes.CPP_PREFIX_PLACES). What this torch
+cannot do (Dynamo on a Python it does not support) is a SKIP with the reason. Inductor's and Triton's
+caches go to a temp dir removed afterwards: the check compiles cold and leaves nothing in the user's home.
 Standard library and torch only (this module runs inside foreign images too); Python 3.8 syntax.
 """
 
@@ -61,7 +60,8 @@ def precompiled_headers_in(tmp: str) -> Iterator[None]:
 def user_name() -> str:
     """getpass.getuser(), which raises for a uid without a passwd entry (docker run --user 12345) when
     USER and LOGNAME are unset: inductor then names its default cache dir torchinductor_uid_N
-    (default_cache_dir in torch/_inductor/runtime/cache_dir_utils.py, torch 2.7 and later)."""
+    (default_cache_dir in torch/_inductor/runtime/cache_dir_utils.py: in the 2.13.0 and 2.15.0 wheels; the 2.6.0
+    to 2.10.0 wheels have no such fallback)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError, ImportError):

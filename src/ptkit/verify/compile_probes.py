@@ -15,8 +15,9 @@ from typing import Any
 
 from .results import describe
 
-# Where torch keeps inductor's C++ prelude, relative to torch/: 2.7 and later ship it with the C++ headers
-# (https://github.com/pytorch/pytorch/pull/144293), 2.4 to 2.6 beside inductor's Python code.
+# Where torch keeps inductor's C++ prelude, relative to torch/. In the wheels checked (`unzip -l`), 2.4.1, 2.6.0
+# and 2.7.1 keep it beside inductor's Python code (_inductor/codegen/); 2.10.0, 2.13.0, 2.14.1 and 2.15.0 with the
+# C++ headers (include/torch/csrc/inductor/, https://github.com/pytorch/pytorch/pull/144293); 2.8 and 2.9 unchecked.
 CPP_PREFIX_PLACES = (os.path.join("include", "torch", "csrc", "inductor", "cpp_prefix.h"),
                      os.path.join("_inductor", "codegen", "cpp_prefix.h"))
 # What every torch's generated C++ includes from torch/include (torch.utils.cpp_extension.include_paths).
