@@ -154,6 +154,24 @@ def test_bad_options_are_one_line_and_exit_2(capsys, args):
     assert err.startswith("ptkit select: error: ") and err.count("\n") == 1
 
 
+# No GPU has compute capability 9.9 or 0.0 (NVIDIA's list: https://developer.nvidia.com/cuda-gpus); 99 and sm_99
+# are 9.9 written as an arch number, the way 120 and sm_120 are 12.0.
+@pytest.mark.parametrize("typed", ["99", "sm_99", "9.9", "0.0"])
+def test_a_capability_of_no_gpu_is_refused_in_one_line(capsys, typed):
+    assert cli.main(["select", "--driver", "535.104.05", "--capability", typed, *SNAPSHOT]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith(f"ptkit select: error: --capability {typed!r}")
+    assert "no GPU in the catalog" in captured.err
+
+
+@pytest.mark.parametrize(("typed", "capability"), [("12.1", "12.1"), ("sm_120", "12.0"), ("75", "7.5")])
+def test_a_capability_of_a_catalog_gpu_is_taken_in_each_form(capsys, typed, capability):
+    # 12.1: the DGX Spark's GB10, 12.0: the RTX 5090, 7.5: the T4 (https://developer.nvidia.com/cuda-gpus)
+    code, result = select(capsys, "--driver", "580.65.06", "--capability", typed)
+    assert code == 0 and result["gpu"]["capability"] == capability
+
+
 def run_select(tmp_path: Path, *args: str, path: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": path}
     return subprocess.run([sys.executable, "-m", "ptkit", "select", *args], env=env,

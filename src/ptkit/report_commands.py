@@ -89,7 +89,7 @@ def _gpu(args: argparse.Namespace) -> Gpu:
     """The GPU and driver from the options; what they leave out comes from the host's nvidia-smi."""
     from .compat import gpus
 
-    capability = gpus.parse_capability(args.capability) if args.capability else (
+    capability = gpus.typed_capability(args.capability) if args.capability else (
         gpus.capability_of(args.gpu) if args.gpu else None)
     driver = gpus.parse_driver(args.driver) if args.driver else None
     if driver and capability:

@@ -44,6 +44,19 @@ def parse_capability(value: str) -> str:
     return f"{int(found.group(1))}.{found.group(2)}"
 
 
+def typed_capability(value: str) -> str:
+    """--capability as a user types it: a form parse_capability reads, naming the capability of a catalog GPU; a
+    typo such as 99 (read as 9.9) would otherwise be judged as a GPU that does not exist. What nvidia-smi reports
+    is taken as it is (from_nvidia_smi): that is the hardware's own."""
+    capability = parse_capability(value)
+    known = sorted({str(g["capability"]) for g in GPUS.values()}, key=lambda c: tuple(map(int, c.split("."))))
+    if capability not in known:
+        read = f" (read as {capability})" if value.strip() != capability else ""
+        raise UsageError(f"--capability {value!r}{read} is the compute capability of no GPU in the catalog "
+                         f"gpus.toml ({', '.join(known)}): give the X.Y nvidia-smi prints, or --gpu MODEL")
+    return capability
+
+
 def parse_driver(value: str) -> str:
     if not DRIVER.match(value.strip()):
         raise UsageError(f"--driver {value!r} is not a driver version such as 535.104.05")
