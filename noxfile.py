@@ -52,12 +52,14 @@ def _dev_requirement(name: str) -> str:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff; conda specs, the driver table of docs/reference and the CI workflow in step with the matrix and facts."""
+    """ruff; conda specs, the driver table of docs/reference, the CI workflow and the verifier's GPU catalog
+    (verify/catalog.py, generated from gpus.toml) in step with the matrix, facts and catalog."""
     session.install(_dev_requirement("ruff"))
     session.run("ruff", "check", ".")
     session.install("-e", ".")
     session.run("ptkit", "render", "--check")
     session.run("ptkit", "ci", "github", "--check")
+    session.run("python", "-m", "ptkit.compat.catalog", "--check")
 
 
 @nox.session
