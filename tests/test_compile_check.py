@@ -16,44 +16,21 @@ import pytest
 
 from ptkit.verify import compile_check, compile_probes
 from ptkit.verify.results import FAIL, PASS, SKIP, WARN, Report
+from tests.utils.ptkit_cli import ROOT
+from tests.utils.torch_layouts import Relocated, torch_tree
 
 # TORCH_ROOT, when set, is where the check is told torch's files are (a torch laid out otherwise).
 RUN_CHECK = """
 import json, os, sys, torch
 sys.path.insert(0, os.getcwd())
-from tests.test_compile_check import relocated
+from tests.utils.torch_layouts import Relocated
 from ptkit.verify.results import Report
 from ptkit.verify.compile_check import check_compile
 report = Report()
 root = os.environ.get("TORCH_ROOT")
-check_compile(report, relocated(torch, root) if root else torch, ["cpu"], quick=False)
+check_compile(report, Relocated(torch, root) if root else torch, ["cpu"], quick=False)
 print(json.dumps([[c.name, c.status, c.detail] for c in report.checks]))
 """
-ROOT = Path(__file__).resolve().parent.parent
-
-
-class Relocated(types.ModuleType):
-    """The real torch, but its files said to be under another folder: a torch laid out otherwise."""
-
-    def __init__(self, torch: types.ModuleType, root: str) -> None:
-        super().__init__("torch")
-        self.__file__ = os.path.join(root, "__init__.py")
-        self._real = torch
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._real, name)
-
-
-def relocated(torch: types.ModuleType, root: str) -> Relocated:
-    return Relocated(torch, root)
-
-
-def torch_tree(root: Path, *files: str) -> Path:
-    """A torch folder holding only the given files (empty), and torch/include's ATen and c10 when named."""
-    for rel in files:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).touch()
-    return root
 
 
 def run_check(env: dict[str, str]) -> dict[str, tuple[str, str]]:
@@ -100,7 +77,7 @@ def test_a_compile_that_works_passes_wherever_torch_keeps_its_headers(torch, tmp
         pytest.skip(f"this host cannot compile: {compile_probes.missing_for_cpu(torch)}")
     monkeypatch.setenv("PTKIT_FLAVOR", "devel")
     report = Report()
-    compile_check.check_compile(report, relocated(torch, str(tmp_path / "torch")), ["cpu"], quick=False)
+    compile_check.check_compile(report, Relocated(torch, str(tmp_path / "torch")), ["cpu"], quick=False)
     status, detail = checks(report)["compile:cpu"]
     assert status == PASS, detail
 
