@@ -23,6 +23,7 @@ import nox
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT / "src"))
 from ptkit import matrix  # noqa: E402 - stdlib-only loader of the data file
+from ptkit.platforms import DEFAULT_PLATFORM, Platform  # noqa: E402 - the platform rows the matrix names
 
 nox.needs_version = ">=2024.10.9"  # @nox.session(default=False): a bare `nox` runs lint and tests only
 nox.options.reuse_existing_virtualenvs = True
@@ -37,7 +38,15 @@ def _load() -> matrix.Matrix | None:
 
 
 MATRIX = _load()
-SESSIONS = ["lint", "tests", "distributed", "matrix", "mutation", *(MATRIX.variants if MATRIX else ())]
+
+def _platform_images() -> list[tuple[matrix.Variant, Platform]]:
+    """Each row and source with each platform other than the default it is built for (cuda130 on linux/arm64)."""
+    every = [v for row in (MATRIX.variants.values() if MATRIX else ()) for v in map(row.from_source, row.sources)]
+    return [(v, v.on(p)) for v in every for p in v.platforms if p != DEFAULT_PLATFORM.name]
+
+
+SESSIONS = ["lint", "tests", "distributed", "matrix", "mutation", *(MATRIX.variants if MATRIX else ()),
+            *(p.named(v.image_name) for v, p in _platform_images())]
 
 
 def _dev_requirement(name: str) -> str:
@@ -119,7 +128,8 @@ def _variant_session(variant: matrix.Variant) -> None:
         session.run("ptkit", "check", variant.name, *session.posargs)
 
     cuda = f"CUDA {variant.cuda}" if variant.cuda else "CPU"
-    others = "".join(f"; --source {s}: torch {pins['torch']}" for s, pins in variant.alternatives.items())
+    others = "".join(f"; --source {s}: torch {pins['torch']}" for s, pins in variant.alternatives.items()
+                     if DEFAULT_PLATFORM.name in pins.get("platforms", variant.platforms))
     run.__doc__ = (f"build ptkit:{variant.name} and ptkit:{variant.name}-runtime (torch {variant.torch}, {cuda}"
                    f"{others}) and verify them in containers")
     nox.session(name=variant.name, tags=["images", "cuda" if variant.is_cuda else "cpu"], default=False)(run)
@@ -127,6 +137,24 @@ def _variant_session(variant: matrix.Variant) -> None:
 
 for _variant in (MATRIX.variants.values() if MATRIX else ()):
     _variant_session(_variant)
+
+
+def _platform_session(variant: matrix.Variant, platform: Platform) -> None:
+    """`nox -s cuda130-arm64`: `ptkit check` of the row and source for that platform, tagged with its name (arm64);
+    not among `-t images` while ptkit builds the default platform only (issue 21)."""
+    source = [] if variant.default_source else ["--source", variant.source]
+
+    def run(session: nox.Session) -> None:
+        session.install("-e", ".[host]")
+        session.run("ptkit", "check", variant.name, *source, "--platform", platform.name, *session.posargs)
+
+    name = platform.named(variant.image_name)
+    run.__doc__ = f"build ptkit:{name} and ptkit:{name}-runtime (torch {variant.torch}) and verify them (not yet)"
+    nox.session(name=name, tags=[platform.arch], default=False)(run)
+
+
+for _variant, _platform in _platform_images():
+    _platform_session(_variant, _platform)
 
 
 def _unknown_sessions(argv: list[str]) -> list[str]:

@@ -112,10 +112,11 @@ def test_the_platform_decides_the_wheel_tags_uv_hash_and_conda_subdir():
     assert render.plan(image(CPU), BuildInputs()).build_args()["INSTALLER_UV"] == amd64.uv_requirement
 
 
-def test_no_host_module_but_images_names_an_architecture():
-    """arm64 is a row of images.PLATFORMS: the host side (build, locks, repro, cluster) reads the platform, it never
-    spells one. (compat/ and matrix_report/ speak of the GPU hosts' CPUs, a fact about machines, not images.)"""
+def test_no_host_module_but_platforms_names_an_architecture():
+    """arm64 is a row of platforms.PLATFORMS (images reads it from there): the host side (build, locks, repro,
+    cluster, matrix) reads the platform, it never spells one. (compat/ and matrix_report/ speak of the GPU hosts'
+    CPUs, a fact about machines, not images.)"""
     host_side = [*SRC.glob("*.py"), *SRC.glob("repro/*.py"), *SRC.glob("cluster/*.py")]
     spelled = re.compile(r"x86_64|amd64|aarch64|arm64|linux-64")
     found = [p.relative_to(SRC).as_posix() for p in host_side if spelled.search(p.read_text())]
-    assert found == ["images.py"]
+    assert found == ["platforms.py"]

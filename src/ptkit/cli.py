@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from . import __version__, commands, userfiles
 from .errors import PtkitError
-from .options import Formatter, add_matrix, subcommand
+from .options import Formatter, add_matrix, add_platform, subcommand
 from .userfiles import path_arg
 from .verify import cli as verify_cli
 from .verify import distributed
@@ -46,6 +46,7 @@ def _add_build_args(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("variant", help="a variant of the matrix (see `ptkit matrix`)")
     _add_source(parser)
+    add_platform(parser)
     parser.add_argument("--flavor", choices=(*FLAVORS, "all"), default="all",
                         help="devel: torch.compile works (compiler, headers); runtime: slim, for inference")
     parser.add_argument("--tag", action="append", default=[], metavar="NAME",
@@ -169,6 +170,7 @@ def _add_host_commands(sub: Any) -> None:
     lock = subcommand(sub, "lock", "resolve a variant on its index and write a hash lock")
     lock.add_argument("variant", help="a variant of the matrix")
     _add_source(lock)
+    add_platform(lock)
     lock.add_argument("-o", "--output", type=path_arg, metavar="FILE", help="default: locks/VARIANT[-SOURCE].txt")
     lock.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
     lock.add_argument("--isolated", action="store_true",
@@ -231,6 +233,8 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     """--compiler locks the devel flavor's nvcc (ptkit.toolchain); without it, the row's packages."""
     from . import toolchain
 
+    if args.compiler:
+        commands.default_only(args.platform, "lock the compiler")
     return toolchain.cmd_lock_compiler(args) if args.compiler else commands.cmd_lock(args)
 
 

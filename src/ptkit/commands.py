@@ -38,8 +38,30 @@ def _build_request(args: argparse.Namespace) -> Any:
     if args.extra_requirements and "devel" not in flavors:
         raise UsageError("--extra-requirements builds on the devel flavor: drop --flavor runtime")
     m = matrix.load(args.matrix)
-    return pipeline.request(m, m.get(args.variant, args.source), _inputs(args), Destination(tuple(args.tag), args.push),
-                            flavors)
+    variant = m.get(args.variant, args.source)
+    default_only(variant.on(args.platform).name, f"build {variant.image_name}")
+    return pipeline.request(m, variant, _inputs(args), Destination(tuple(args.tag), args.push), flavors)
+
+
+def default_only(platform: str, what: str) -> None:
+    """Not yet (issue 21): a platform other than the default is in the matrix, and no image build, wheelhouse or
+    lock is made for it."""
+    from .platforms import DEFAULT_PLATFORM
+
+    if platform != DEFAULT_PLATFORM.name:
+        raise UsageError(f"not yet: ptkit cannot {what} for {platform}")
+
+
+def _signed_request(args: argparse.Namespace) -> Any:
+    """The build request with --sign's key, read and checked before the build (a bad key fails in a second)."""
+    import dataclasses
+
+    from .repro import sign
+
+    if args.sign and not args.push:
+        raise UsageError("--sign signs what --push pushes: add --push and --tag REGISTRY/REPOSITORY:TAG")
+    req = _build_request(args)
+    return dataclasses.replace(req, signer=sign.signing_key(args.sign)) if args.sign else req
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -119,7 +141,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         return 0
     cols = ("torch", "torchvision", "torchaudio", "python", "cuda", "min_driver", "source", "index_url")
     every = [v for row in m.variants.values() for v in (row, *map(row.from_source, row.alternatives))]
-    rows = [["variant", *cols]] + [[v.name, *(getattr(v, c) or "-" for c in cols)] for v in every]
+    rows = [["variant", *cols, "platforms"]] + [[v.name, *(getattr(v, c) or "-" for c in cols), ",".join(v.platforms)]
+                                               for v in every]
     print("\n".join(table(rows)))
     return 0
 
@@ -129,6 +152,9 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
     from .inputs import UV_VERSION
 
     variant, (reqs, expected) = _row_requirements(args)
+    from .platforms import DEFAULT_PLATFORM
+
+    variant.on(DEFAULT_PLATFORM.name)  # its wheels are downloaded for the default platform (pip --platform)
     if args.lock:
         locks.check_lock(args.lock, expected)  # a lock of another variant is refused before any download
     lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
@@ -153,6 +179,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     from . import images, locks
 
     variant, (reqs, _) = _row_requirements(args)
+    default_only(variant.on(args.platform).name, f"lock {variant.image_name}")
     out = args.output or images.lock_path(variant)
     text = locks.write_lock(out, lambda: locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle))
     print(f"lock {out}: {len(locks.lock_pins(text))} wheels pinned by hash")

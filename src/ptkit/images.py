@@ -3,8 +3,8 @@ and everything derived from it: tags, labels, build args, the lock's path, the b
 and its `run` block. No other module derives these again.
 
 The image hierarchy is data here: a variant's flavors (runtime, then devel FROM the same layers), and the team
-image FROM devel. A platform is a `Platform` row: nothing else in ptkit names an architecture. A new platform
-or flavor is a row here plus the one build step that really differs.
+image FROM devel. A platform is a `Platform` row (ptkit.platforms, the one module that names an architecture); an
+image is built for one. A new platform is a row there; a new flavor a row here plus the one build step that differs.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any
 
 from . import __version__
 from .docker_api import split_ref
-from .inputs import UV_VERSION, BuildInputs, Destination
+from .inputs import BuildInputs, Destination
 from .matrix import Matrix, Variant
+from .platforms import DEFAULT_PLATFORM, GLIBC_MINOR, PLATFORMS, Platform  # noqa: F401 - the host side reads them here
 
 SOURCE_URL = "https://github.com/ptkit/ptkit"
 # Build targets of docker/Dockerfile, as the official images name them. `devel` is the one torch.compile
@@ -25,9 +26,8 @@ SOURCE_URL = "https://github.com/ptkit/ptkit"
 FLAVORS = ("devel", "runtime")
 DEFAULT_FLAVOR = "devel"
 BUILD_ORDER = ("runtime", "devel")  # devel is the runtime image plus the compiler layers, so it reuses them
-DEBIAN_SUITE = "bookworm"  # the base image's Debian (glibc 2.36: see Platform.wheel_tags)
+DEBIAN_SUITE = "bookworm"  # the base image's Debian (glibc 2.36: platforms.GLIBC_MINOR)
 LOCAL_BASE = f"ptkit/base:{DEBIAN_SUITE}"  # what `ptkit base` makes; pass it as --base-image on registry-less hosts
-GLIBC_MINOR = 36
 REPORTS = Path("reports")  # where `ptkit check` and the multi-node run write their reports
 LOCKS = Path("locks")
 
@@ -37,35 +37,6 @@ ROLE_LABEL = "ptkit.role"  # on ptkit's own containers (verify, distributed), so
 MANIFEST_LABEL, MANIFEST_PATH = "ptkit.manifest", "/etc/ptkit/manifest.json"  # the label points at the manifest
 OCI = "org.opencontainers.image."
 REVISION_LABEL, CREATED_LABEL = f"{OCI}revision", f"{OCI}created"
-
-
-@dataclass(frozen=True)
-class Platform:
-    """One platform images are built for: Docker's name and what pip, uv and conda call it."""
-
-    name: str  # Docker's --platform
-    machine: str  # the wheel tags' machine (manylinux_2_36_<machine>)
-    conda_subdir: str  # conda's platform subdirectory
-    uv_sha256: str  # the hash of the pinned uv's wheel for this machine (inputs.UV_VERSION)
-
-    def wheel_tags(self) -> tuple[str, ...]:
-        """Every manylinux tag a bookworm (glibc 2.36) image can load: pip matches --platform tags exactly."""
-        m = self.machine
-        return (*(f"manylinux_2_{minor}_{m}" for minor in range(GLIBC_MINOR, 4, -1)), f"manylinux2014_{m}",
-                f"manylinux2010_{m}", f"manylinux1_{m}", f"linux_{m}")
-
-    @property
-    def uv_requirement(self) -> str:
-        """The builder stage's uv, pinned by hash: what `ptkit wheelhouse` adds and the build installs."""
-        return f"uv=={UV_VERSION} --hash=sha256:{self.uv_sha256}"
-
-
-# uv's hash: its manylinux x86_64 wheel, as https://pypi.org/project/uv/0.13.9/#files lists it (2026-11-27).
-PLATFORMS = {
-    "linux/amd64": Platform("linux/amd64", "x86_64", "linux-64",
-                            "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19"),
-}
-DEFAULT_PLATFORM = PLATFORMS["linux/amd64"]
 
 
 @dataclass(frozen=True)
@@ -95,10 +66,15 @@ class Image:
         return self.base_image or self.variant.base_image
 
     @property
+    def image_name(self) -> str:
+        """The row's name on the image's platform: 'cuda130', 'cuda126-pypi', and the platform's suffix added."""
+        return self.platform.named(self.variant.image_name)
+
+    @property
     def descriptive_tag(self) -> str:
         """'2.13.0-cpu-py3.11-devel': what is inside, readable in `docker images`."""
         v = self.variant
-        return f"{v.torch_public}-{v.image_name}-py{v.python}-{self.flavor}"
+        return f"{v.torch_public}-{self.image_name}-py{v.python}-{self.flavor}"
 
     @property
     def stamped_tag(self) -> str:
@@ -132,9 +108,10 @@ class Image:
     def tags(self) -> list[str]:
         """Every tag, the first one the image's name (ptkit:cpu, ptkit:cpu-runtime, ptkit:cpu-team)."""
         if self.team:
-            return list(self.names) or [f"ptkit:{self.variant.image_name}-team"]
-        latest = self.latest and self.variant.default_source
-        local = [f"ptkit:{self._short(self.variant.image_name)}", *(f"ptkit:{t}" for t in self._described),
+            return list(self.names) or [f"ptkit:{self.image_name}-team"]
+        # ptkit:latest is the default platform's: `docker run ptkit:latest` on this host
+        latest = self.latest and self.variant.default_source and self.platform == DEFAULT_PLATFORM
+        local = [f"ptkit:{self._short(self.image_name)}", *(f"ptkit:{t}" for t in self._described),
                  *([f"ptkit:{self._short('latest')}"] if latest else [])]
         return local + [t for t in self.push_tags if t not in local]
 
@@ -168,7 +145,7 @@ class Image:
     def report_path(self, directory: Path = REPORTS) -> Path:
         """reports/cpu.json for the devel image, reports/cpu-runtime.json, reports/cpu-team.json."""
         suffix = "" if self.flavor == DEFAULT_FLAVOR or self.team else f"-{self.flavor}"
-        return directory / f"{self.variant.image_name}{'-team' if self.team else ''}{suffix}.json"
+        return directory / f"{self.image_name}{'-team' if self.team else ''}{suffix}.json"
 
 
 def describe(matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination, provenance: Provenance,
@@ -184,9 +161,9 @@ def describe(matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destin
     return tuple(images)
 
 
-def lock_path(variant: Variant) -> Path:
-    """The row's default lock: locks/IMAGE.txt (`ptkit lock`, `--lock`)."""
-    return LOCKS / f"{variant.image_name}.txt"
+def lock_path(variant: Variant, platform: Platform = DEFAULT_PLATFORM) -> Path:
+    """The row's default lock on a platform: locks/IMAGE.txt (`ptkit lock`, `--lock`), IMAGE with its suffix."""
+    return LOCKS / f"{platform.named(variant.image_name)}.txt"
 
 
 @dataclass(frozen=True)

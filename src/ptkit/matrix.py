@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PtkitError
+from .platforms import DEFAULT_PLATFORM, PLATFORMS, Platform
 from .userfiles import read_bytes
-from .verify.facts import MIN_DRIVER
+from .verify.facts import MIN_DRIVER, version_tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,9 +26,9 @@ else:  # Python 3.10: the same parser, from PyPI
 
 SCHEMA = 1
 REQUIRED = ("torch", "torchvision", "torchaudio", "cuda", "index_url")
-OPTIONAL = ("description", "python", "base_image", "extra_packages", "source")
+OPTIONAL = ("description", "python", "base_image", "extra_packages", "source", "platforms")
 # An alternative source of a row (`[variants.NAME.sources.SOURCE]`) replaces only these keys.
-SOURCE_KEYS = ("torch", "torchvision", "torchaudio", "index_url", "description")
+SOURCE_KEYS = ("torch", "torchvision", "torchaudio", "index_url", "description", "platforms")
 # PEP 440 release with an optional local tag (2.13.0+cpu); pre/post releases are not pinned here.
 # Every pattern is matched whole (fullmatch: `$` alone would let a trailing newline through).
 VERSION = re.compile(r"\d+(\.\d+)*(\+[a-z0-9]+(\.[a-z0-9]+)*)?")
@@ -65,6 +66,7 @@ class Variant:
     description: str = ""
     source: str = "pytorch"  # where these pins come from, in labels, tags (torch version) and reports
     default_source: bool = True  # False for a `--source` other than the row's own
+    platforms: tuple[str, ...] = (DEFAULT_PLATFORM.name,)  # ptkit.platforms rows it is built for
     alternatives: dict[str, dict[str, str]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -96,7 +98,17 @@ class Variant:
             return self
         if source not in self.alternatives:
             raise MatrixError(f"variant {self.name} has no source {source!r}; its sources: {', '.join(self.sources)}")
-        return replace(self, source=source, default_source=False, alternatives={}, **self.alternatives[source])
+        pins = {**self.alternatives[source]}
+        if "platforms" in pins:
+            pins["platforms"] = tuple(pins["platforms"])
+        return replace(self, source=source, default_source=False, alternatives={}, **pins)
+
+    def on(self, platform: str) -> Platform:
+        """The platform row to build this row and source for, once the matrix says it is built for it."""
+        if platform not in self.platforms:
+            raise MatrixError(f"{self.image_name} is built for {', '.join(self.platforms)} only (its matrix key "
+                              f"'platforms'), not {platform}")
+        return PLATFORMS[platform]
 
     @property
     def image_name(self) -> str:
@@ -106,6 +118,7 @@ class Variant:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["extra_packages"] = list(self.extra_packages)
+        data["platforms"] = list(self.platforms)
         data["min_driver"] = self.min_driver
         data["sources"] = data.pop("alternatives")
         return data
@@ -200,6 +213,22 @@ def _check_values(merged: dict[str, Any], here: str) -> None:
         raise MatrixError(f"{here}: key 'base_image' must be an image reference, got {merged['base_image']!r}")
     if not isinstance(merged.get("description", ""), str) or CONTROL.search(merged.get("description", "")):
         raise MatrixError(f"{here}: key 'description' must be a string on one line")
+    _check_platforms(merged.get("platforms", [DEFAULT_PLATFORM.name]), cuda, here)
+
+
+def _check_platforms(names: Any, cuda: str, here: str) -> None:
+    """A non-empty list of ptkit.platforms rows, each able to have the row's CUDA release (Platform.min_cuda)."""
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise MatrixError(f"{here}: key 'platforms' must be a non-empty list such as [\"{DEFAULT_PLATFORM.name}\"]")
+    for name in names:
+        if name not in PLATFORMS:
+            raise MatrixError(f"{here}: key 'platforms': unknown platform {name!r} (known: {', '.join(PLATFORMS)})")
+        floor = PLATFORMS[name].min_cuda
+        if cuda and floor and version_tuple(cuda) < version_tuple(floor):
+            raise MatrixError(f"{here}: key 'platforms': no CUDA {cuda} torch wheels exist for {name} "
+                              f"(PyPI's start at CUDA {floor}): drop {name} or use a newer CUDA release")
+    if len(set(names)) != len(names):
+        raise MatrixError(f"{here}: key 'platforms' names a platform twice")
 
 
 def check_requirement(spec: str, where: str) -> str:
@@ -236,5 +265,6 @@ def _variant(name: str, table: dict[str, Any], defaults: dict[str, Any], where: 
         extra_packages=tuple(extra),
         description=str(merged.get("description", "")),
         source=merged["source"],
+        platforms=tuple(merged.get("platforms", (DEFAULT_PLATFORM.name,))),
         alternatives={k: dict(v) for k, v in alternatives.items()},
     )

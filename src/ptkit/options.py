@@ -28,3 +28,11 @@ def add_matrix(parser: argparse.ArgumentParser) -> None:
     """`--matrix FILE`, the same for every subcommand that reads the matrix (matrix.load(None) is the default)."""
     parser.add_argument("--matrix", type=path_arg, metavar="FILE",
                         help="matrix file (default: $PTKIT_MATRIX, else the matrix shipped with ptkit)")
+
+
+def add_platform(parser: argparse.ArgumentParser) -> None:
+    """`--platform NAME`: one of ptkit.platforms' rows (Docker's names), the default platform unless given."""
+    from .platforms import DEFAULT_PLATFORM, PLATFORMS
+
+    parser.add_argument("--platform", choices=tuple(PLATFORMS), default=DEFAULT_PLATFORM.name,
+                        help="the platform to build or lock for (the row's matrix key 'platforms' must name it)")
