@@ -162,6 +162,19 @@ def test_without_a_listing_the_check_skips_and_a_cpu_build_has_none(torch):
     assert other.status == FAIL and "not libtorch_cuda.so" in other.detail
 
 
+def test_a_listing_the_host_could_not_read_is_a_skip_naming_why(torch):
+    # what cuobjdump 13.5 (NVIDIA's only PyPI cuobjdump) says of torch 2.4.1+cu121's libtorch_cuda.so
+    why = "cuobjdump could not read libtorch_cuda.so: cuobjdump fatal : Invalid ELF in 'libtorch_cuda.so'"
+    args = build_parser().parse_args(["verify", "--fatbin-unread", why])
+    report = Report()
+    torch_stand_in = SimpleNamespace(version=SimpleNamespace(cuda="12.1"),
+                                     _C=SimpleNamespace(_cuda_getArchFlags=lambda: "sm_80"))
+    fatbin_check.check_fatbin(report, torch_stand_in, args.fatbin, args.fatbin_unread)
+    (check,) = report.checks
+    assert check.status == SKIP and check.detail == f"the host could not list the fatbin: {why}"
+    assert report.environment["build"]["fatbin_unread"] == why
+
+
 @pytest.mark.parametrize("bad", ["libtorch_cuda.so", "libtorch_cuda.so=sm_80", "x=sm80:1", "=sm_80:1",
                                  "a/b.so=sm_80:1"])
 def test_a_bad_listing_is_a_usage_error(bad, capsys):

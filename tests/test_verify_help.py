@@ -63,7 +63,8 @@ def test_defaults():
     assert vars(parse(["bench"])) == {"command": "bench", "device": "auto", "size": None, "dtype": None,
                                       "min_time": 0.5, "compare_naive": False, "json": False, "report": None}
     assert vars(parse(["verify"])) == {"command": "verify", "quick": False, "expect_cuda": False,
-                                       "expect_cuda_version": None, "require": [], "fatbin": [], "arch_row": [],
+                                       "expect_cuda_version": None, "require": [], "fatbin": [], "fatbin_unread": None,
+                                       "arch_row": [],
                                        "strict": False, "json": False, "report": None}
 
 

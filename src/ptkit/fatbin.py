@@ -77,7 +77,8 @@ def list_library(library: Path, cuobjdump: Path | None = None, timeout: float = 
         return {}
     if proc.returncode != 0:
         said = (proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"]
-        raise FatbinError(f"cuobjdump could not read {library}: {said[-1]}")
+        # the library's name, not the temporary folder it was copied to: the message reaches the report
+        raise FatbinError(f"cuobjdump could not read {library.name}: {said[-1].replace(str(library), library.name)}")
     return parse_listing(proc.stdout)
 
 

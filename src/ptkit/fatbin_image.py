@@ -96,13 +96,14 @@ def arch_rows(evidence: Path = EVIDENCE) -> list[str]:
 def verify_options(api: Any, ref: str) -> VerifyOptions:
     """The verifier options this step adds for the image: its fatbin listings and the known image rows. Without
     cuobjdump on the host the listing is left out (one line on stderr; arch:fatbin then SKIPs)."""
+    unread = None
     try:
         listings = image_listing(api, ref)
     except fatbin.FatbinError as exc:
         print(f"ptkit: no fatbin listing for {ref}: {exc}", file=sys.stderr)
-        listings = {}
+        listings, unread = {}, str(exc)
     return VerifyOptions(fatbin=tuple(to_argument(lib, counts) for lib, counts in listings.items()),
-                         arch_row=tuple(arch_rows()))
+                         fatbin_unread=unread, arch_row=tuple(arch_rows()))
 
 
 def verify_args(api: Any, ref: str) -> list[str]:

@@ -74,6 +74,8 @@ def add_verify_args(parser: argparse.ArgumentParser) -> None:
                         metavar="LIB=ARCH:N,...",
                         help="the SASS/PTX a CUDA library holds, as cuobjdump listed it (repeatable; the host's "
                              "ptkit.fatbin passes it): arch:fatbin compares torch's arch list with it")
+    parser.add_argument("--fatbin-unread", metavar="WHY",
+                        help="the host could not list the fatbin, and why: arch:fatbin is a SKIP naming it")
     parser.add_argument("--arch-row", action="append", default=[], type=arch_row, metavar="NAME=ARCH,...",
                         help="an image and its compiled archs, newest first (repeatable): a device no compiled "
                              "arch runs on is told the first of them that runs there")

@@ -70,9 +70,14 @@ def compare(arch_list: list[str], counts: dict[str, int]) -> tuple[str, str]:
                   f"{' '.join(general) or 'nothing'} ({why or 'only as kernel-specific extras'}){extra}")
 
 
-def check_fatbin(report: Report, torch: Any, arguments: list[str]) -> None:
-    """Record the listings in environment.build.fatbin and compare torch's arch list with libtorch_cuda.so's."""
+def check_fatbin(report: Report, torch: Any, arguments: list[str], unread: str | None = None) -> None:
+    """Record the listings in environment.build.fatbin and compare torch's arch list with libtorch_cuda.so's;
+    `unread`: why the host could not list them (--fatbin-unread), recorded as environment.build.fatbin_unread."""
     if not getattr(torch.version, "cuda", None):
+        return
+    if unread and not arguments:
+        report.environment.setdefault("build", {})["fatbin_unread"] = unread
+        report.add(CHECK, SKIP, f"the host could not list the fatbin: {unread}")
         return
     if not arguments:
         report.add(CHECK, SKIP, "no fatbin listing given (the host reads one with cuobjdump: --fatbin LIB=ARCH:N,...)")

@@ -22,6 +22,7 @@ class VerifyOptions:
     expect_cuda_version: str | None = None
     require: tuple[str, ...] = ()
     fatbin: tuple[str, ...] = ()
+    fatbin_unread: str | None = None
     arch_row: tuple[str, ...] = ()
     strict: bool = False
 
