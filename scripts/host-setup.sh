@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make this host ready for ptkit, idempotently: a Docker engine that answers, the tools the tests
 # need (mmdebstrap for `ptkit base`, docker-registry for push tests, chromium for the report's
-# browser test), and .venv with ptkit, its dev tools and the matrix's CPU torch. Safe to run again;
-# installs only what is missing.
+# browser test, cosign, skopeo and umoci for the signature tests), and .venv with ptkit, its dev tools
+# and the matrix's CPU torch. Safe to run again; installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "host-setup: $*" >&2; }
@@ -11,12 +11,40 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 command -v docker-registry >/dev/null || missing+=(docker-registry)
+command -v skopeo >/dev/null || missing+=(skopeo)
+command -v umoci >/dev/null || missing+=(umoci)
 command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
 if ((${#missing[@]})); then
   [ "$(id -u)" = 0 ] || { log "run as root to install: ${missing[*]}"; exit 1; }
   log "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# cosign signs images (`ptkit build --sign`, issue 22); bookworm has none, trixie's 2.5 (one Go binary, Depends:
+# libc6 >= 2.34) runs here. Its .deb comes through apt from a trixie list of its own (own list, state and cache
+# folders, this host's Debian mirror and keyring): nothing else can come from trixie. Without it the signature
+# tests skip, saying so: a warning, not a failed setup.
+install_cosign() {  # $1: an empty folder for apt's trixie list, state and cache
+  local dir=$1 mirror
+  mirror=$( (sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources; awk '$1 == "deb" {print $2}' \
+             /etc/apt/sources.list) 2>/dev/null | tr ' ' '\n' | grep -m1 '/debian$')
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$dir/sources.list"
+  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+  local opts=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=- -o "Dir::State::Lists=$dir/lists"
+              -o "Dir::Cache=$dir/cache" -o APT::Sandbox::User=root)
+  apt-get "${opts[@]}" update -qq && (cd "$dir" && apt-get "${opts[@]}" download -qq cosign) &&
+    dpkg -i "$dir"/cosign_*.deb
+}
+if ! command -v cosign >/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    log "run as root to install cosign (the signature tests skip without it)"
+  else
+    cosign_tmp=$(mktemp -d)
+    install_cosign "$cosign_tmp" >"$cosign_tmp/log" 2>&1 ||
+      log "cosign not installed (the signature tests skip): $(tail -1 "$cosign_tmp/log")"
+    rm -rf "$cosign_tmp"
+  fi
 fi
 
 bash scripts/slurm-setup.sh  # slurm-wlm and munge for the Slurm test (daemons are started by the test)

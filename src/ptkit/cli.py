@@ -52,6 +52,9 @@ def _add_build_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tag", action="append", default=[], metavar="NAME",
                         help="extra tag, e.g. registry:5000/team/pytorch:cpu (repeatable)")
     parser.add_argument("--push", action="store_true", help="push the --tag repositories' tags")
+    parser.add_argument("--sign", type=path_arg, metavar="KEY",
+                        help="with --push: sign each pushed digest with this cosign private key (its password in "
+                             "COSIGN_PASSWORD); signatures go to the registry, the key nowhere")
     _add_input_args(parser)
 
 
@@ -110,6 +113,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     verify_cli.add_verify_args(verify)
     verify.add_argument("--image", metavar="IMAGE", help="verify this image in a throwaway container")
     verify.add_argument("--variant", help="with --image: also expect this matrix variant's CUDA")
+    verify.add_argument("--key", type=path_arg, metavar="PUB",
+                        help="with --image: refuse it unless signed by this cosign public key; the signed digest runs")
     add_matrix(verify)
     _add_verify_image_args(verify)
     distributed.add_distributed_args(verify)  # under torchrun only: not passed on by --image

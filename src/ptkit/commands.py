@@ -67,7 +67,7 @@ def _signed_request(args: argparse.Namespace) -> Any:
 def cmd_build(args: argparse.Namespace) -> int:
     from . import pipeline
 
-    built, pushed = pipeline.build_and_push(_build_request(args))
+    built, pushed = pipeline.build_and_push(_signed_request(args))
     print(json.dumps([{"image": b.image, "image_id": b.image_id, "flavor": b.desc.flavor, "tags": b.desc.tags,
                        "pushed": pushed.get(b.image, {})} for b in built], indent=2))
     return 0
@@ -76,7 +76,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from . import pipeline, report
 
-    results = pipeline.check(_build_request(args), gpu=args.gpu, reports=args.reports)
+    results = pipeline.check(_signed_request(args), gpu=args.gpu, reports=args.reports)
     for path, result in results:
         print(report.summary(result))
         print(f"report: {path}", file=sys.stderr)
@@ -97,15 +97,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
             distributed.leave(code)
         return code
     if not args.image:
-        if args.variant:
-            raise UsageError("--variant goes with --image")
+        if args.variant or args.key:
+            raise UsageError(f"{'--variant' if args.variant else '--key'} goes with --image")
         return verify_cli.verify_main(args)
     from . import matrix, pipeline, report
+    from .repro import sign
     from .verify.options import VerifyOptions
 
     variant = matrix.load(args.matrix).get(args.variant) if args.variant else None
     how = pipeline.Verification(VerifyOptions.from_namespace(args), variant, args.gpu, args.timeout)
-    result = pipeline.verify_image(args.image, how, Path(args.report) if args.report else None)
+    key = sign.read_key(args.key, private=False) if args.key else None
+    result = pipeline.verify_image(args.image, how, Path(args.report) if args.report else None, key)
     print(json.dumps(result.to_dict(), indent=2) if args.json else report.summary(result))
     if not result.ok:
         raise PtkitError(f"verification of {args.image} failed: {report.first_failure(result)}")

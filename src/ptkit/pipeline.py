@@ -1,8 +1,8 @@
 """The host's orders, in one place: each host command is one function here, from typed values to typed values.
 
-    build:           preflight -> build -> push
-    check:           preflight -> build -> push -> verify each image in a container -> write the reports
-    verify --image:  verify in a container -> write the report
+    build:           preflight -> build -> push -> sign each pushed digest (--sign)
+    check:           preflight -> build -> push -> sign -> verify each image in a container -> write the reports
+    verify --image:  check its signature (--key) -> verify in a container -> write the report
     multi-node run:  preflight -> build (or reuse the current image) -> N containers -> collect -> judge
 
 `images.describe` says once which images a build makes; `preflight` checks each input once, before the Docker
@@ -29,6 +29,7 @@ from .verify.results import Report
 
 if TYPE_CHECKING:
     from .cluster.launch import Job
+    from .repro.sign import Key
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Request:
     inputs: BuildInputs
     images: tuple[Image, ...]
     push: bool = False
+    signer: Key | None = None  # --sign: the private key each pushed digest is signed with
 
 
 def request(matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination | None = None,
@@ -120,12 +122,24 @@ def push(api: Any, built: list[Built]) -> dict[str, dict[str, str]]:
     return {b.image: build.push(api, b.desc.push_tags) for b in built if b.desc.push_tags}
 
 
+def publish(api: Any, req: Request, built: list[Built]) -> dict[str, dict[str, str]]:
+    """Push the images when asked, and sign each pushed digest when asked (push's {image: {tag: digest}})."""
+    if not req.push:
+        return {}
+    pushed = push(api, built)
+    if req.signer is not None:
+        from .repro import sign
+
+        sign.sign_pushed(pushed, req.signer)
+    return pushed
+
+
 def build_and_push(req: Request) -> tuple[list[Built], dict[str, dict[str, str]]]:
     """`ptkit build`: the images, and the digests of what was pushed."""
     sources = preflight(req)  # before the daemon: bad input fails in a second, not a build later
     api = docker_api.client()
     built = build_images(api, req, sources)
-    return built, push(api, built) if req.push else {}
+    return built, publish(api, req, built)
 
 
 def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:
@@ -149,8 +163,15 @@ def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     return report.with_run(result, run)
 
 
-def verify_image(image: str, how: Verification, report_path: Path | None = None) -> Report:
-    """`ptkit verify --image`: the report, also written to `report_path` when one is given."""
+def verify_image(image: str, how: Verification, report_path: Path | None = None,
+                 signed_by: Key | None = None) -> Report:
+    """`ptkit verify --image`: the report, also written to `report_path` when one is given. With `signed_by`, an
+    image not signed by that key is refused before the engine is asked anything, and the signed digest is what runs
+    (a tag moved after the check cannot slip another image in)."""
+    if signed_by is not None:
+        from .repro import sign
+
+        image = sign.require_signed(image, signed_by)
     result = verify_in_container(docker_api.client(), image, how)
     if report_path is not None:
         report.write(result, report_path)
@@ -163,7 +184,7 @@ def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tupl
     sources = preflight(req)
     api = docker_api.client()
     built = build_images(api, req, sources)
-    digests = push(api, built) if req.push else {}
+    digests = publish(api, req, built)
     targets = [b for b in built if b.desc.team] or built
     results = []
     for b in targets:
