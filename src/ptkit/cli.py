@@ -89,18 +89,8 @@ def _add_verify_image_args(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--gpu", choices=GPU_CHOICES, default="auto",
                         help="give the container the GPUs (auto: when the host has the NVIDIA runtime)")
-    parser.add_argument("--timeout", type=_positive_int, default=DEFAULT_TIMEOUT, metavar="S",
+    parser.add_argument("--timeout", type=verify_cli.positive_int, default=DEFAULT_TIMEOUT, metavar="S",
                         help="seconds the verifier may run in the container")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {value}")
-    return value
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
