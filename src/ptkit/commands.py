@@ -44,8 +44,8 @@ def _build_request(args: argparse.Namespace) -> Any:
 
 
 def default_only(platform: str, what: str) -> None:
-    """Not yet (issue 21): a platform other than the default is in the matrix, and no image build, wheelhouse or
-    lock is made for it."""
+    """Not yet (issue 21): a platform other than the default has its row locks (`ptkit lock --platform`), and no
+    image build, wheelhouse or compiler lock."""
     from .platforms import DEFAULT_PLATFORM
 
     if platform != DEFAULT_PLATFORM.name:
@@ -181,9 +181,10 @@ def cmd_lock(args: argparse.Namespace) -> int:
     from . import images, locks
 
     variant, (reqs, _) = _row_requirements(args)
-    default_only(variant.on(args.platform).name, f"lock {variant.image_name}")
-    out = args.output or images.lock_path(variant)
-    text = locks.write_lock(out, lambda: locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle))
+    platform = variant.on(args.platform)
+    out = args.output or images.lock_path(variant, platform)
+    text = locks.write_lock(out, lambda: locks.resolve(variant, reqs, isolated=args.isolated, ca_bundle=args.ca_bundle,
+                                                       platform=platform))
     print(f"lock {out}: {len(locks.lock_pins(text))} wheels pinned by hash")
     return 0
 
@@ -196,7 +197,7 @@ def cmd_base(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from . import matrix, render
+    from . import locks, matrix, render
 
     m = matrix.load(args.matrix)
     files = {args.out / f"{v.name}.yml": render.conda_env(v) for v in m.variants.values()}
@@ -207,6 +208,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         stale = [str(p) for p, text in files.items() if not p.is_file() or p.read_text() != text]
         if stale:
             raise PtkitError(f"out of date with {m.path}: {', '.join(stale)} (run `ptkit render`)")
+        if stale_locks := locks.out_of_date(m, m.path.resolve().parent):
+            raise PtkitError(f"locks out of date with {m.path}: {', '.join(stale_locks)}")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for path, text in files.items():

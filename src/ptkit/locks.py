@@ -18,10 +18,11 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from platform import machine as host_machine
 
 from .errors import PtkitError, UsageError
-from .images import DEFAULT_PLATFORM, Platform
-from .matrix import Variant
+from .images import DEFAULT_PLATFORM, PLATFORMS, Platform, lock_path
+from .matrix import Matrix, Variant
 
 
 def target_args(variant: Variant, platform: Platform = DEFAULT_PLATFORM) -> list[str]:
@@ -47,6 +48,21 @@ def lock_pins(text: str) -> dict[str, str]:
 def locked_files(lock: Path) -> dict[str, str]:
     """{name: version} of a lock file."""
     return lock_pins(lock.read_text())
+
+
+def out_of_date(m: Matrix, root: Path) -> list[str]:
+    """Each committed lock (root/locks/IMAGE.txt of every row, source and platform) whose PyTorch pins are not the
+    matrix's, with the command that makes it anew: `ptkit render --check` (nox -s lint) fails on them, offline."""
+    stale = []
+    for v in (v for row in m.variants.values() for v in map(row.from_source, row.sources)):
+        for platform in map(PLATFORMS.__getitem__, v.platforms):
+            path = root / lock_path(v, platform)
+            pins = locked_files(path) if path.is_file() else None
+            if pins is not None and any(pins.get(name) != version for name, version in v.pins().items()):
+                source = "" if v.default_source else f" --source {v.source}"
+                on = "" if platform == DEFAULT_PLATFORM else f" --platform {platform.name}"
+                stale.append(f"{path} (`ptkit lock {v.name}{source}{on}`)")
+    return stale
 
 
 def check_lock(lock: Path, expected: dict[str, str]) -> bytes:
@@ -140,24 +156,28 @@ def _pip_env(isolated: bool) -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if not k.startswith("PIP_")}, "PIP_CONFIG_FILE": os.devnull}
 
 
-def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False,
-            ca_bundle: Path | None = None) -> str:
+def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False, ca_bundle: Path | None = None,
+            platform: Platform = DEFAULT_PLATFORM) -> str:
     """Resolve the requirements on the variant's index for the image's platform and lock the result.
 
     pip's resolver reads each wheel's metadata from the index (PEP 658) where the index serves it; where it
     does not, pip downloads the whole wheel to read it (into run_pip's folder, removed afterwards).
-    `isolated` ignores this host's pip configuration (local wheel folders, constraints).
+    `isolated` ignores this host's pip configuration (local wheel folders, constraints). For a platform of another
+    machine than this host's, uv resolves (pip evaluates environment markers for this host even with --platform,
+    so it would pick this host's dependencies) and pip then picks each pinned wheel for the image's tags, --no-deps.
     """
     from .inputs import check_ca_bundle, index_answers
 
     check_ca_bundle(ca_bundle)
     if not variant.index_url.startswith("file://") and (why := index_answers(variant.index_url, ca_bundle)):
         raise PtkitError(f"the package index {variant.index_url} does not answer ({why}); nothing was resolved")
+    cross = platform.machine != host_machine()
+    pins = _uv_pins(variant, requirements, platform, isolated, ca_bundle) if cross else requirements
     with tempfile.TemporaryDirectory(prefix="ptkit-lock-") as tmp:
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
                "--disable-pip-version-check", "--report", f"{tmp}/report.json", "--target", f"{tmp}/target",
-               "--index-url", variant.index_url, *target_args(variant),
-               *(["--cert", str(ca_bundle)] if ca_bundle else []), *requirements]
+               "--index-url", variant.index_url, *target_args(variant, platform), *(["--no-deps"] if cross else []),
+               *(["--cert", str(ca_bundle)] if ca_bundle else []), *pins]
         proc = run_pip(cmd, _pip_env(isolated))
         if proc.returncode != 0:
             errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")] or proc.stderr.splitlines()
@@ -172,5 +192,29 @@ def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False
             raise PtkitError(f"the index gave no sha256 for {item['download_info']['url']}: cannot lock it")
         meta = item["metadata"]
         entries.append((meta["name"], meta["version"], hashes["sha256"]))
-    return lock_text(entries, f"`ptkit lock {variant.name} --source {variant.source}`: {' '.join(requirements)}, "
+    on = "" if platform == DEFAULT_PLATFORM else f" --platform {platform.name}"
+    return lock_text(entries, f"`ptkit lock {variant.name} --source {variant.source}{on}`: {' '.join(requirements)}, "
                               f"python {variant.python}, {variant.index_url}")
+
+
+def _uv_pins(variant: Variant, requirements: list[str], platform: Platform, isolated: bool,
+             ca_bundle: Path | None) -> list[str]:
+    """uv's resolution for the image's platform (its markers, not this host's): 'name==version' lines."""
+    import importlib.util
+
+    if importlib.util.find_spec("uv") is None:
+        raise PtkitError(f"a lock for {platform.name} on this {host_machine()} host is resolved by uv: "
+                         "`pip install uv` (pip would evaluate environment markers for this host)")
+    with tempfile.TemporaryDirectory(prefix="ptkit-uv-") as tmp:
+        Path(tmp, "in.txt").write_text("\n".join(requirements) + "\n")
+        cmd = [sys.executable, "-m", "uv", "pip", "compile", f"{tmp}/in.txt", "-o", f"{tmp}/out.txt", "--quiet",
+               "--no-header", "--no-annotate", "--only-binary", ":all:", "--python-platform", platform.uv_target,
+               "--python-version", variant.python, "--index-url", variant.index_url,
+               *(["--no-config"] if isolated else [])]
+        proc = run_pip(cmd, {**os.environ, **({"SSL_CERT_FILE": str(ca_bundle)} if ca_bundle else {})})
+        if proc.returncode != 0:
+            cause = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
+            raise PtkitError(f"uv could not resolve {' '.join(requirements)} for {platform.name} on "
+                             f"{variant.index_url}: {cause}")
+        lines = Path(tmp, "out.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]

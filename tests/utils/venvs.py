@@ -16,13 +16,14 @@ MANIFEST_PY = ROOT / "docker" / "manifest.py"
 PIP_ENV = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
-def make_wheel(directory: Path, name: str, version: str) -> Path:
-    """A minimal pure-Python wheel, written with zipfile (no build backend needed)."""
+def make_wheel(directory: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
+    """A minimal pure-Python wheel, written with zipfile (no build backend needed); `requires`: its Requires-Dist."""
     stem = name.replace("-", "_")  # a wheel's file and dist-info names (PEP 427): no dashes in the name part
     dist = f"{stem}-{version}.dist-info"
+    depends = "".join(f"Requires-Dist: {r}\n" for r in requires)
     files = {
         f"{stem}.py": f"VERSION = {version!r}\n",
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{depends}",
         f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: ptkit-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
     files[f"{dist}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{dist}/RECORD,,\n"
