@@ -5,9 +5,6 @@ image, no signature) is refused with its cause."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,68 +13,15 @@ from ptkit import cli, docker_api, pipeline
 from ptkit.errors import PtkitError
 from ptkit.repro import sign
 from tests.utils import matrix_facts
-from tests.utils.registry import LocalRegistry
-
-TOOLS = ("cosign", "skopeo", "umoci", "docker-registry")
-MISSING = [t for t in TOOLS if not shutil.which(t)]
-needs_tools = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {' '.join(MISSING)} (scripts/host-setup.sh)")
-PASSWORD = "correct horse"
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})},
-                          stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0, f"{argv}: {proc.stderr}"
-    return proc.stdout
-
-
-class TinyImage:
-    """An OCI image of one small file per layer, in a layout of its own (umoci: no engine, no root needed)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.layout = folder, f"{folder / 'oci'}:img"
-        run("umoci", "init", "--layout", str(folder / "oci"))
-        run("umoci", "new", "--image", self.layout)
-
-    def add(self, name: str, text: str) -> TinyImage:
-        """A new layer holding /NAME: a new manifest, so a new digest."""
-        source = self.folder / name
-        source.write_text(text)
-        run("umoci", "insert", "--image", self.layout, str(source), f"/{name}")
-        return self
-
-    def push(self, ref: str) -> str:
-        """Push to `ref` (docker://, plain HTTP on loopback); the digest the registry stores, as skopeo reports it."""
-        digest_file = self.folder / "digest"
-        run("skopeo", "copy", "-q", "--dest-tls-verify=false", "--digestfile", str(digest_file), f"oci:{self.layout}",
-            f"docker://{ref}")
-        return digest_file.read_text().strip()
-
-
-@pytest.fixture(scope="module")
-def registry():
-    with LocalRegistry() as reg:
-        yield reg
-
-
-@pytest.fixture(scope="module")
-def keys(tmp_path_factory) -> dict[str, Path]:
-    """Two cosign key pairs: `key`/`pub` (the signer's), `other_pub` (someone else's)."""
-    folder = tmp_path_factory.mktemp("keys")
-    for prefix in ("signer", "other"):
-        run("cosign", "generate-key-pair", "--output-key-prefix", str(folder / prefix),
-            env={"COSIGN_PASSWORD": PASSWORD})
-    return {"key": folder / "signer.key", "pub": folder / "signer.pub", "other_pub": folder / "other.pub"}
-
-
-@pytest.fixture
-def signer(keys, monkeypatch) -> sign.Key:
-    monkeypatch.setenv("COSIGN_PASSWORD", PASSWORD)
-    return sign.signing_key(keys["key"])
-
-
-def image(tmp_path: Path, text: str) -> TinyImage:
-    return TinyImage(tmp_path / text).add("hello.txt", text)
+from tests.utils.cosign_images import (  # noqa: F401 - the *_fixture names are the fixtures keys, registry, signer
+    PASSWORD,
+    image,
+    keys_fixture,
+    needs_tools,
+    registry_fixture,
+    run,
+    signer_fixture,
+)
 
 
 @needs_tools

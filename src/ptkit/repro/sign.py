@@ -27,10 +27,12 @@ COSIGN = "cosign"
 KEY_VAR = "PTKIT_COSIGN_KEY"  # the key's PEM, in cosign's environment only
 PASSWORD_VAR = "COSIGN_PASSWORD"  # cosign's own variable for the private key's password
 TIMEOUT = 300
+# Offline (no transparency log), the key from the environment: `cosign sign`/`attest`, `verify`/`verify-attestation`
+SIGN_FLAGS = ("--key", f"env://{KEY_VAR}", "--tlog-upload=false", "--yes")
+CHECK_FLAGS = ("--key", f"env://{KEY_VAR}", "--insecure-ignore-tlog=true", "--offline=true")
 # cosign's documented exit codes of `verify`:
 # https://github.com/sigstore/cosign/blob/main/cmd/cosign/errors/exit_codes.go
 NO_SIGNATURE, NO_SUCH_TAG, NO_MATCHING_SIGNATURE = 10, 11, 12
-SIGNATURE_TAG = re.compile(r"sha256-([0-9a-f]{64})\.sig")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ def _cosign() -> str:
     raise PtkitError("cosign is not installed (scripts/host-setup.sh installs cosign 2.5 from Debian trixie)")
 
 
-def _run(args: list[str], key: Key) -> subprocess.CompletedProcess[str]:
+def run_cosign(args: list[str], key: Key) -> subprocess.CompletedProcess[str]:
     """cosign with the key in its environment; stdin closed, so a missing password is never prompted for."""
     try:
         return subprocess.run([_cosign(), *args], env={**os.environ, KEY_VAR: key.pem.decode()},
@@ -81,7 +83,7 @@ def _run(args: list[str], key: Key) -> subprocess.CompletedProcess[str]:
         raise PtkitError(f"cosign {args[0]} did not finish in {TIMEOUT} s (registry unreachable?)") from None
 
 
-def _error(proc: subprocess.CompletedProcess[str]) -> str:
+def cosign_error(proc: subprocess.CompletedProcess[str]) -> str:
     """cosign's own error line, without its 'Error: ' prefix (its warnings are not the story)."""
     lines = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
     return lines[-1].removeprefix("Error: ") if lines else f"exit {proc.returncode}"
@@ -98,15 +100,20 @@ def sign(ref: str, key: Key) -> None:
     repository beside the image."""
     if "@sha256:" not in ref:
         raise PtkitError(f"refusing to sign {ref}: sign a digest (REPOSITORY@sha256:...), not a tag that may move")
-    proc = _run(["sign", "--key", f"env://{KEY_VAR}", "--tlog-upload=false", "--yes", ref], key)
+    proc = run_cosign(["sign", *SIGN_FLAGS, ref], key)
     if proc.returncode != 0:
-        raise PtkitError(f"signing {ref} failed: {_error(proc)}")
+        raise PtkitError(f"signing {ref} failed: {cosign_error(proc)}")
     print(f"signed {ref} with {key.path}", file=sys.stderr)
+
+
+def pinned_refs(tags: dict[str, str]) -> list[str]:
+    """REPOSITORY@DIGEST of each repository in push's {tag: digest}, once each (what is signed and attested)."""
+    return sorted({f"{repository(tag)}@{digest}" for tag, digest in tags.items()})
 
 
 def sign_pushed(pushed: dict[str, dict[str, str]], key: Key) -> None:
     """Sign each digest `pipeline.push` reports ({image: {tag: digest}}), once per repository."""
-    for ref in sorted({f"{repository(tag)}@{digest}" for tags in pushed.values() for tag, digest in tags.items()}):
+    for ref in pinned_refs({tag: digest for tags in pushed.values() for tag, digest in tags.items()}):
         sign(ref, key)
 
 
@@ -126,8 +133,8 @@ class Verdict:
 
 def verify_signature(ref: str, key: Key) -> Verdict:
     """Whether `ref` (a tag or a digest) is signed by `key`, from the registry's signatures alone."""
-    proc = _run(["verify", "--key", f"env://{KEY_VAR}", "--insecure-ignore-tlog=true", "--offline=true", ref], key)
-    error = _error(proc)
+    proc = run_cosign(["verify", *CHECK_FLAGS, ref], key)
+    error = cosign_error(proc)
     if proc.returncode == 0:
         digest = json.loads(proc.stdout)[0]["critical"]["image"]["docker-manifest-digest"]
         return Verdict(ref, f"{repository(ref)}@{digest}", "signed", f"by {key.path}")
@@ -155,8 +162,9 @@ def _unsigned(ref: str) -> Verdict:
                    f"repository are signed ({listed}): not the image that was signed")
 
 
-def signed_digests(repo: str) -> set[str]:
-    """The digests with a cosign signature in `repo` (its tag list, through skopeo); empty when it cannot tell."""
+def signed_digests(repo: str, kind: str = "sig") -> set[str]:
+    """The digests with a cosign signature (`kind` "sig"; "att": an attestation) in `repo`: cosign tags them
+    `sha256-<digest>.<kind>` (its tag list, through skopeo); empty when it cannot tell."""
     host = repo.split("/", 1)[0]
     # cosign talks plain HTTP to a loopback registry by itself (go-containerregistry's rule); skopeo is told to.
     loopback = host.rsplit(":", 1)[0] in ("localhost", "127.0.0.1", "[::1]")
@@ -168,7 +176,8 @@ def signed_digests(repo: str) -> set[str]:
         tags = (json.loads(proc.stdout).get("Tags") or []) if proc.returncode == 0 else []
     except (subprocess.TimeoutExpired, ValueError):
         return set()
-    return {f"sha256:{m.group(1)}" for tag in tags if (m := SIGNATURE_TAG.fullmatch(tag))}
+    artifact = re.compile(rf"sha256-([0-9a-f]{{64}})\.{re.escape(kind)}")
+    return {f"sha256:{m.group(1)}" for tag in tags if (m := artifact.fullmatch(tag))}
 
 
 def require_signed(ref: str, key: Key) -> str:
