@@ -68,9 +68,10 @@ def test_forward_compatibility_is_named_only_where_it_is_the_way(capsys):
 
 
 def test_an_arm64_superchip_is_refused_every_x86_64_image(capsys):
-    code, result = select(capsys, "--driver", "580.65.06", "--gpu", "NVIDIA GH200 480GB")
+    code, result = select(capsys, "--driver", "580.65.06", "--gpu", "NVIDIA GH200 480GB")  # an amd64-only matrix
     assert code == 1 and result["best"] is None and set(tiers(result).values()) == {"no"}
-    assert all("x86_64 image does not run on this GPU's arm64 host" in v["reasons"][0] for v in result["variants"])
+    assert result["platform"] == "linux/arm64"
+    assert all("built for linux/amd64 only" in v["reasons"][0] for v in result["variants"])
 
 
 def test_an_l4_gets_every_cuda_row_its_driver_serves(capsys):

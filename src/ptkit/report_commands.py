@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .options import add_matrix, subcommand
+from .platforms import PLATFORMS
 from .userfiles import path_arg
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     select.add_argument("--reports", type=path_arg, nargs="+", metavar="PATH",
                         help="report files or directories (default: reports/, and for the variants it lacks "
                              "the last matrix run's, docs/evidence/matrix/ in a checkout)")
+    select.add_argument("--platform", choices=tuple(PLATFORMS), help="the host's platform (default: the CPU the GPU "
+                        "catalog gives the model, else this machine's); rows not built for it are refused")
     add_matrix(select)
     select.add_argument("--json", action="store_true")
     select.set_defaults(func=cmd_select)
@@ -61,10 +65,12 @@ def cmd_select(args: argparse.Namespace) -> int:
     from .matrix_report import model
 
     gpu = _gpu(args)
+    host = select.host_platform(gpu, args.platform, platform.machine())
     m = matrix.load(args.matrix)
     reports = select.by_variant(model.load_all(args.reports)) if args.reports else _default_reports(m.path)
-    verdicts = select.rank(m.variants, reports, gpu)
-    print(json.dumps(select.to_json(verdicts, gpu), indent=2) if args.json else select.render_text(verdicts, gpu))
+    verdicts = select.rank(m.variants, reports, gpu, host)
+    print(json.dumps(select.to_json(verdicts, gpu, host), indent=2) if args.json else
+          select.render_text(verdicts, gpu, host))
     return 0 if any(v.tier in select.USES_GPU for v in verdicts) else 1
 
 

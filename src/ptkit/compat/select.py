@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..errors import UsageError
 from ..matrix import Variant
-from ..matrix_report.gpu_verdicts import machine_of
 from ..matrix_report.model import Loaded
+from ..platforms import DEFAULT_PLATFORM, PLATFORMS, Platform, by_machine
 from ..toolchain import has_compiler
 from ..verify.archs import first_supporting, judge_arch
 from ..verify.catalog import GPUS
@@ -26,7 +27,7 @@ NATIVE, PTX, MINOR, FORWARD = "native", "jit-from-ptx", "minor-compat", "forward
 CPU_ONLY, UNKNOWN, NO = "cpu-only", "unknown", "no"
 TIERS = (NATIVE, PTX, MINOR, FORWARD, CPU_ONLY, UNKNOWN, NO)
 USES_GPU = (NATIVE, PTX, MINOR, FORWARD)
-NO_REPORT = "no report: arch list unknown, build and check it first (`ptkit check {variant}`)"
+NO_REPORT = "no report: arch list unknown, build and check it first (`{check}`)"
 PTX_NEEDS_FULL_DRIVER = ("JIT from PTX needs the full driver of this CUDA release: minor-version "
                          "compatibility does not cover PTX built by a newer toolkit")
 # NVIDIA's forward compatibility: a newer user-mode driver (the cuda-compat-X-Y package) over an older kernel
@@ -64,6 +65,26 @@ def host_cpu(gpu: Gpu) -> str:
     return str(GPUS[key].get("cpu", "")) if key else ""
 
 
+def host_platform(gpu: Gpu, asked: str | None, machine: str) -> Platform:
+    """The platform of the GPU's host, the one rule of which images can run there: --platform, else the CPU the
+    catalog gives the model (a superchip's Grace, a Jetson's cores), else this machine's (platform.machine()).
+    A --platform the catalog contradicts is refused: an x86 image never runs beside a GH200."""
+    cpu = host_cpu(gpu)
+    listed = next((p for p in PLATFORMS.values() if p.arch == cpu), None) if cpu else None
+    if asked and listed and asked != listed.name:
+        raise UsageError(f"--platform {asked}: the GPU catalog gives {gpu.name} a {listed.name} host")
+    found = PLATFORMS.get(asked or "") or listed or by_machine(machine)
+    if found is None:
+        raise UsageError(f"no image is built for this host's machine {machine!r}: give --platform "
+                         f"({', '.join(PLATFORMS)}) to plan for another host")
+    return found
+
+
+def offered(row: Variant, platform: Platform) -> Variant:
+    """The row's first source built for the platform (cpu on arm64: its PyPI source), else the row itself."""
+    return next((v for v in map(row.from_source, row.sources) if platform.name in v.platforms), row)
+
+
 def forward_compatible(gpu: Gpu) -> bool:
     """A model the catalog lists as a data-center, superchip or Jetson GPU (a bare capability could be any)."""
     key = gpu_key(gpu.name) if gpu.name else None
@@ -81,19 +102,22 @@ def _driver_tier(verdict: Verdict, gpu: Gpu) -> str | None:
     return {PASS: NATIVE, WARN: MINOR}.get(status)
 
 
-def judge(variant: Variant, report: Loaded | None, gpu: Gpu, rows: list[str] | tuple[str, ...] = ()) -> Verdict:
-    """One variant on one GPU and driver; the torch and CUDA release the verifier found win over the matrix's
-    (a report of the variant's other source, `--source pypi`, holds another torch). `rows` ('name=arch,...',
-    newest first): where no compiled arch runs, the reason names the first of them that does."""
+def judge(variant: Variant, report: Loaded | None, gpu: Gpu, rows: list[str] | tuple[str, ...] = (),
+          platform: Platform = DEFAULT_PLATFORM) -> Verdict:
+    """One variant on one GPU and driver, on a host of `platform`; the torch and CUDA release the verifier found
+    win over the matrix's (a report of the variant's other source, `--source pypi`, holds another torch). `rows`
+    ('name=arch,...', newest first): where no compiled arch runs, the reason names the first of them that does."""
     found = report.get if report else (lambda _key: None)
     cuda = str(found("environment.cuda") or variant.cuda or "")
     source = str(found("run.source") or variant.source)
-    check = f"ptkit check {variant.name}" + ("" if source == variant.source else f" --source {source}")
+    own = source == variant.source and variant.default_source
+    check = f"ptkit check {variant.name}" + ("" if own else f" --source {source}")
+    check += "" if platform == DEFAULT_PLATFORM else f" --platform {platform.name}"
     verdict = Verdict(variant.name, str(found("environment.torch") or variant.torch), cuda, NO, source, check)
     verdict.cuda_extensions = has_compiler(variant)
-    machine = machine_of(str(found("environment.platform") or ""))
-    if host_cpu(gpu) == "arm64" and machine == "x86_64":
-        verdict.reasons.append(f"an {machine} image does not run on this GPU's arm64 host (a superchip or Jetson)")
+    if platform.name not in variant.platforms:
+        verdict.reasons.append(f"built for {', '.join(variant.platforms)} only (its matrix key 'platforms'): "
+                               f"not for this {platform.name} host")
         return verdict
     if not cuda:
         verdict.tier = CPU_ONLY
@@ -109,7 +133,7 @@ def judge(variant: Variant, report: Loaded | None, gpu: Gpu, rows: list[str] | t
         return verdict
     if not isinstance(arch_list, list) or not arch_list:
         verdict.tier = UNKNOWN
-        verdict.reasons.append(NO_REPORT.format(variant=variant.name) if report is None else
+        verdict.reasons.append(NO_REPORT.format(check=check) if report is None else
                                f"{report.path} records no compiled arch list: check the variant again")
         return verdict
     archs = [str(a) for a in arch_list]
@@ -137,10 +161,15 @@ def arch_rows(variants: dict[str, Variant], reports: dict[str, Loaded]) -> list[
     return [row for _, row in sorted(rows, key=lambda r: r[0], reverse=True)]
 
 
-def rank(variants: dict[str, Variant], reports: dict[str, Loaded], gpu: Gpu) -> list[Verdict]:
-    """Best first: by tier, then the newest CUDA release, then the newest torch."""
-    rows = arch_rows(variants, reports)
-    verdicts = [judge(v, reports.get(name), gpu, rows) for name, v in variants.items()]
+def rank(variants: dict[str, Variant], reports: dict[str, Loaded], gpu: Gpu,
+         platform: Platform = DEFAULT_PLATFORM) -> list[Verdict]:
+    """Best first: by tier, then the newest CUDA release, then the newest torch. Each row as built for the host's
+    platform, judged by the reports of images of that platform only (another machine's arch list is not its)."""
+    rows_here = {name: offered(row, platform) for name, row in variants.items()}
+    mine = {name: r for name, r in reports.items() if platform.machine in str(r.get("environment.platform") or
+                                                                              platform.machine)}
+    rows = arch_rows(rows_here, mine)
+    verdicts = [judge(v, mine.get(name), gpu, rows, platform) for name, v in rows_here.items()]
     return sorted(verdicts, key=lambda v: (TIERS.index(v.tier), not v.full_driver, _desc(v.cuda), _desc(v.torch),
                                            v.variant))
 
@@ -154,8 +183,9 @@ def by_variant(reports: list[Loaded]) -> dict[str, Loaded]:
     return {r.variant: r for r in reports}
 
 
-def render_text(verdicts: list[Verdict], gpu: Gpu) -> str:
-    where = f"driver {gpu.driver}, compute capability {gpu.capability}" + (f" ({gpu.name})" if gpu.name else "")
+def render_text(verdicts: list[Verdict], gpu: Gpu, platform: Platform = DEFAULT_PLATFORM) -> str:
+    where = (f"driver {gpu.driver}, compute capability {gpu.capability}" + (f" ({gpu.name})" if gpu.name else "")
+             + f", a {platform.name} host")
     best = next((v for v in verdicts if v.tier in USES_GPU), None)
     unknown = [v.variant for v in verdicts if v.tier == UNKNOWN]
     lines = [f"ptkit select: {where}",
@@ -170,7 +200,7 @@ def render_text(verdicts: list[Verdict], gpu: Gpu) -> str:
     return "\n".join(lines + table(rows))
 
 
-def to_json(verdicts: list[Verdict], gpu: Gpu) -> dict[str, Any]:
+def to_json(verdicts: list[Verdict], gpu: Gpu, platform: Platform = DEFAULT_PLATFORM) -> dict[str, Any]:
     best = next((v.variant for v in verdicts if v.tier in USES_GPU), None)
-    return {"gpu": asdict(gpu), "best": best, "variants": [v.to_dict() for v in verdicts]}
+    return {"gpu": asdict(gpu), "platform": platform.name, "best": best, "variants": [v.to_dict() for v in verdicts]}
 
