@@ -63,4 +63,21 @@ cpu_torch=$(.venv/bin/python -c 'from ptkit import matrix; print(matrix.load().g
 # Where no local wheel exists, point pip at the CPU index: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 .venv/bin/pip install -q --disable-pip-version-check "torch==${cpu_torch}" 2>&1 | grep -v "is ignored" >&2 || true
 .venv/bin/ptkit --help >/dev/null
+# Emulation only where a build needs it: PTKIT_PLATFORMS (e.g. linux/arm64) names a platform of another machine
+# than this host's (ptkit.platforms has each one's arch and machine). Unset, no kernel handler is touched.
+if [ -n "${PTKIT_PLATFORMS:-}" ]; then
+  foreign=$(.venv/bin/python - "$PTKIT_PLATFORMS" <<'EOF'
+import platform, sys
+from ptkit.platforms import PLATFORMS
+for name in sys.argv[1].split(","):
+    if name not in PLATFORMS:
+        sys.exit(f"host-setup: PTKIT_PLATFORMS: unknown platform {name!r} (known: {', '.join(PLATFORMS)})")
+    if PLATFORMS[name].machine != platform.machine():
+        print(PLATFORMS[name].arch, PLATFORMS[name].machine)
+EOF
+  )
+  while read -r arch machine; do
+    [ -z "$arch" ] || bash scripts/emulation-setup.sh "$arch" "$machine"
+  done <<<"$foreign"
+fi
 log "ready: $(docker version --format 'engine {{.Server.Version}}'), $(.venv/bin/python -c 'import torch; print("torch", torch.__version__)')"
