@@ -116,3 +116,33 @@ def test_nox_has_a_session_per_platform_tagged_with_it():
     for name in ("cuda130-arm64", "cuda132-arm64", "cpu-pypi-arm64"):
         assert f"- {name} [arm64] -> build ptkit:{name} and ptkit:{name}-runtime" in listing, listing
     assert "- cuda130 [images,cuda] -> build ptkit:cuda130 and" in listing
+
+
+class RecordingEngine:
+    """Docker SDK's client as run_build uses it (client.api.build, .tag), recording what the build was asked."""
+
+    def __init__(self) -> None:
+        self.api, self.asked = self, {}
+
+    def build(self, **kwargs):
+        self.asked = {k: v for k, v in kwargs.items() if k != "fileobj"}
+        return iter([{"aux": {"ID": "sha256:" + "1" * 64}}])
+
+    def tag(self, *args) -> None:
+        pass
+
+
+def test_the_engine_is_asked_for_a_platform_only_where_it_is_not_the_default(tmp_path):
+    from ptkit import build, render
+    from ptkit.inputs import BuildInputs
+
+    row = matrix_facts.variant("cuda130")
+    arm, amd = (render.plan(Image(row, PROV, "runtime", platform=p), BuildInputs()) for p in (ARM, DEFAULT_PLATFORM))
+    assert build.engine_options(arm) == {"target": "runtime", "platform": "linux/arm64"}
+    assert build.engine_options(amd) == {"target": "runtime"}  # what a default build always sent
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    engine = RecordingEngine()
+    build.run_build(engine, build.Context(tmp_path / "Dockerfile", {}), buildargs={}, tags=["ptkit:x"], title="t",
+                    inputs=BuildInputs(), engine=build.engine_options(arm))
+    assert (engine.asked["platform"], engine.asked["target"], engine.asked["tag"]) == ("linux/arm64", "runtime",
+                                                                                      "ptkit:x")

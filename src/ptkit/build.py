@@ -19,6 +19,7 @@ from . import docker_api, toolchain
 from .docker_api import split_ref
 from .errors import Interrupted, PtkitError
 from .inputs import BuildInputs
+from .platforms import DEFAULT_PLATFORM
 from .progress import Progress
 from .render import BuildPlan
 
@@ -86,13 +87,22 @@ def build_context(context: Context, inputs: BuildInputs) -> Iterator[Any]:
 
 # --- build -----------------------------------------------------------------------------------
 
+def engine_options(plan: BuildPlan) -> dict[str, str]:
+    """What the engine's build of a plan takes besides its context, args and tag: the Dockerfile target (the
+    flavor), and the image's platform only where it is not the default, so a default build asks exactly what it
+    always did. docker-py's APIClient.build(platform='os[/arch[/variant]]'), engine API 1.32 or later:
+    https://github.com/docker/docker-py/pull/1856"""
+    platform = plan.image.platform
+    return {"target": plan.flavor, **({} if platform == DEFAULT_PLATFORM else {"platform": platform.name})}
+
+
 def run_build(api: Any, context: Context, *, buildargs: dict[str, str], tags: list[str], title: str,
-              inputs: BuildInputs, target: str | None = None) -> str:
+              inputs: BuildInputs, engine: dict[str, str] | None = None) -> str:
     """Build, stream progress, tag; return the image id. Failure: the log's last lines, exit 1.
-    The inputs were checked once, before any build (pipeline.preflight)."""
+    The inputs were checked once, before any build (pipeline.preflight). `engine`: engine_options'."""
     with build_context(context, inputs) as tar, Progress(title) as progress:
         stream = api.api.build(
-            fileobj=tar, custom_context=True, buildargs=buildargs, tag=tags[0], target=target,
+            fileobj=tar, custom_context=True, buildargs=buildargs, tag=tags[0], **(engine or {}),
             rm=True, forcerm=True, nocache=inputs.no_cache, pull=False, decode=True,
         )
         try:
@@ -158,7 +168,8 @@ def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, sources: Sourc
     return run_build(
         api, Context(DOCKER_DIR / "Dockerfile", files, sources.matrix_text),
         buildargs={**plan.build_args(), "COMPILER": compiler}, tags=tags or plan.image.tags,
-        title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs, target=plan.flavor,
+        title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs,
+        engine=engine_options(plan),
     )
 
 
