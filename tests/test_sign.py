@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ptkit import cli, docker_api, pipeline
+from ptkit import cli, docker_api
 from ptkit.errors import PtkitError
 from ptkit.repro import sign
 from tests.utils import matrix_facts
@@ -106,27 +106,6 @@ def test_a_signature_copied_onto_another_image_is_refused(registry, keys, signer
         signature(other))
     verdict = sign.verify_signature(f"{repo}:b", sign.read_key(keys["pub"], private=False))
     assert (verdict.ok, verdict.cause) == (False, "moved signature"), verdict
-
-
-@needs_tools
-def test_the_pipeline_signs_what_it_pushed_and_runs_the_signed_digest(registry, keys, signer, tmp_path, monkeypatch):
-    repo = f"{registry.host}/team/pipeline"
-    digest = image(tmp_path, "pipeline").push(f"{repo}:v1")
-    # The engine's push and container are the steps this test cannot run (the Docker tests own the engine): push
-    # reports the digest the registry gave skopeo, as build.push reports the engine's; the container records its image.
-    monkeypatch.setattr(pipeline, "push", lambda api, built: {"ptkit:cpu": {f"{repo}:v1": digest}})
-    ran: list[str] = []
-    monkeypatch.setattr(docker_api, "client", lambda: None)
-    monkeypatch.setattr(pipeline, "verify_in_container", lambda api, ref, how: ran.append(ref))
-    unsigned = pipeline.Request(None, None, None, (), push=True)  # type: ignore[arg-type]  # publish reads push, signer
-    pub = sign.read_key(keys["pub"], private=False)
-    pipeline.publish(None, unsigned, [])
-    with pytest.raises(PtkitError, match="unsigned"):
-        pipeline.verify_image(f"{repo}:v1", pipeline.Verification(), signed_by=pub)
-    assert ran == []
-    pipeline.publish(None, pipeline.Request(None, None, None, (), push=True, signer=signer), [])  # type: ignore[arg-type]
-    pipeline.verify_image(f"{repo}:v1", pipeline.Verification(), signed_by=pub)
-    assert ran == [f"{repo}@{digest}"]
 
 
 @needs_tools

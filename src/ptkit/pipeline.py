@@ -1,8 +1,9 @@
 """The host's orders, in one place: each host command is one function here, from typed values to typed values.
 
-    build:           preflight -> build -> push -> sign each pushed digest (--sign)
+    build:           preflight -> build -> push -> sign each pushed digest (--sign) -> attest its provenance, SBOM
     check:           preflight -> build -> push -> sign -> verify each image in a container -> write the reports
-    verify --image:  check its signature (--key) -> verify in a container -> write the report
+                     -> attest (the provenance names the report)
+    verify --image:  check its signature and provenance (--key) -> verify in a container -> write the report
     multi-node run:  preflight -> build (or reuse the current image) -> N containers -> collect -> judge
 
 `images.describe` says once which images a build makes; `preflight` checks each input once, before the Docker
@@ -134,12 +135,25 @@ def publish(api: Any, req: Request, built: list[Built]) -> dict[str, dict[str, s
     return pushed
 
 
+def attest_published(api: Any, req: Request, built: list[Built], pushed: dict[str, dict[str, str]],
+                     reports: dict[str, Path], started: float) -> None:
+    """--sign: attach each pushed digest's signed SLSA provenance (naming its report in `reports`, {image: path},
+    when it has one; `started`: the command's start, time.time()) and SBOM."""
+    if req.signer is not None and pushed:
+        from .repro import attest as attestations
+
+        attestations.attest_pushed(api, built, pushed, req.signer, reports, attestations.Run.since(started))
+
+
 def build_and_push(req: Request) -> tuple[list[Built], dict[str, dict[str, str]]]:
     """`ptkit build`: the images, and the digests of what was pushed."""
+    started = time.time()  # the provenance's startedOn
     sources = preflight(req)  # before the daemon: bad input fails in a second, not a build later
     api = docker_api.client()
     built = build_images(api, req, sources)
-    return built, publish(api, req, built)
+    pushed = publish(api, req, built)
+    attest_published(api, req, built, pushed, {}, started)
+    return built, pushed
 
 
 def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:
@@ -169,9 +183,10 @@ def verify_image(image: str, how: Verification, report_path: Path | None = None,
     image not signed by that key is refused before the engine is asked anything, and the signed digest is what runs
     (a tag moved after the check cannot slip another image in)."""
     if signed_by is not None:
-        from .repro import sign
+        from .repro import attest, sign
 
         image = sign.require_signed(image, signed_by)
+        attest.require_provenance(image, signed_by)
     result = verify_in_container(docker_api.client(), image, how)
     if report_path is not None:
         report.write(result, report_path)
@@ -181,6 +196,7 @@ def verify_image(image: str, how: Verification, report_path: Path | None = None,
 def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tuple[Path, Report]]:
     """Build, push, verify each image built (the team image alone when there is one), write the reports
     (each with its image's size and build time)."""
+    started = time.time()
     sources = preflight(req)
     api = docker_api.client()
     built = build_images(api, req, sources)
@@ -196,6 +212,7 @@ def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tupl
         path = b.desc.report_path(reports)
         report.write(result, path)
         results.append((path, result))
+    attest_published(api, req, built, digests, {b.image: b.desc.report_path(reports) for b in targets}, started)
     return results
 
 
