@@ -150,6 +150,14 @@ def test_a_signed_image_without_provenance_is_refused_in_one_line_before_anythin
 
 
 @needs_tools
+def test_an_sbom_alone_is_no_provenance(registry, keys, signer, tmp_path):
+    ref = pushed(registry, tmp_path, "sbomonly", signer)
+    attest.attach(ref, attest.SBOM, json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6"}), signer)
+    with pytest.raises(PtkitError, match=r"refused: no provenance: the attestations signed by .* are of other types"):
+        attest.require_provenance(ref, public(keys))
+
+
+@needs_tools
 def test_a_statement_replaced_by_someone_else_is_refused(registry, keys, signer, tmp_path, capfd):
     ref = pushed(registry, tmp_path, "replaced", signer)
     attest.attest(subject(ref, tmp_path), signer, attest.Run())
