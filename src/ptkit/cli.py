@@ -104,7 +104,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     verify.add_argument("--image", metavar="IMAGE", help="verify this image in a throwaway container")
     verify.add_argument("--variant", help="with --image: also expect this matrix variant's CUDA")
     verify.add_argument("--key", type=path_arg, metavar="PUB",
-                        help="with --image: refuse it unless signed by this cosign public key; the signed digest runs")
+                        help="with --image: refuse it unless signed, with its provenance, by this cosign public key; "
+                             "shows the provenance; the signed digest runs")
     add_matrix(verify)
     _add_verify_image_args(verify)
     distributed.add_distributed_args(verify)  # under torchrun only: not passed on by --image
