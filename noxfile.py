@@ -41,7 +41,7 @@ MATRIX = _load()
 
 def _platform_images() -> list[tuple[matrix.Variant, Platform]]:
     """Each row and source with each platform other than the default it is built for (cuda130 on linux/arm64)."""
-    every = [v for row in (MATRIX.variants.values() if MATRIX else ()) for v in map(row.from_source, row.sources)]
+    every = MATRIX.every_source() if MATRIX else []
     return [(v, v.on(p)) for v in every for p in v.platforms if p != DEFAULT_PLATFORM.name]
 
 

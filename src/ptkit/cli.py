@@ -167,7 +167,9 @@ def _add_host_commands(sub: Any) -> None:
     lock.add_argument("variant", help="a variant of the matrix")
     _add_source(lock)
     add_platform(lock)
-    lock.add_argument("-o", "--output", type=path_arg, metavar="FILE", help="default: locks/VARIANT[-SOURCE].txt")
+    lock.add_argument("-o", "--output", type=path_arg, metavar="FILE",
+                      help="default: locks/IMAGE.txt (IMAGE: the variant, -SOURCE for another source, and the "
+                           "platform's suffix for another platform)")
     lock.add_argument("--packages", metavar='"torch numpy"', help="override the matrix's package set")
     lock.add_argument("--isolated", action="store_true",
                       help="ignore this host's pip configuration (local wheel folders, constraint files)")

@@ -54,7 +54,7 @@ def out_of_date(m: Matrix, root: Path) -> list[str]:
     """Each committed lock (root/locks/IMAGE.txt of every row, source and platform) whose PyTorch pins are not the
     matrix's, with the command that makes it anew: `ptkit render --check` (nox -s lint) fails on them, offline."""
     stale = []
-    for v in (v for row in m.variants.values() for v in map(row.from_source, row.sources)):
+    for v in m.every_source():
         for platform in map(PLATFORMS.__getitem__, v.platforms):
             path = root / lock_path(v, platform)
             pins = locked_files(path) if path.is_file() else None

@@ -130,6 +130,10 @@ class Matrix:
     variants: dict[str, Variant]
     latest: str | None = None  # the variant also tagged ptkit:latest (`docker run ptkit verify`)
 
+    def every_source(self) -> list[Variant]:
+        """Each row with each of its sources, the row's own first (cuda126, then cuda126 --source pypi)."""
+        return [v for row in self.variants.values() for v in map(row.from_source, row.sources)]
+
     def get(self, name: str, source: str | None = None) -> Variant:
         if name not in self.variants:
             raise UnknownVariant(f"unknown variant {name!r}; valid variants: {', '.join(self.variants)}")
