@@ -88,3 +88,31 @@ def test_render_check_fails_offline_on_a_stale_lock_of_another_platform(tmp_path
     assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
     source = "" if v.default_source else f" --source {v.source}"
     assert f"{lock} (`ptkit lock {v.name}{source} --platform {ARM.name}`)" in proc.stderr, proc.stderr
+
+
+def test_a_wheelhouse_for_another_platform_downloads_its_lock_for_that_machine(tmp_path):
+    files = tmp_path / "files"
+    files.mkdir()
+    plain = make_wheel(files, "torch", "9.0.0")  # renamed: the same bytes, tagged for the arm64 image only
+    wheel = plain.rename(files / f"torch-9.0.0-py3-none-{ARM.wheel_tags()[0]}.whl")
+    index = simple_index(tmp_path / "index", [wheel])
+    matrix_file = tmp_path / "matrix.toml"
+    matrix_file.write_text(
+        f'schema = 1\n[variants.one]\ntorch = "9.0.0"\ntorchvision = ""\ntorchaudio = ""\ncuda = ""\n'
+        f'index_url = "{index}"\npython = "3.11"\nbase_image = "debian:bookworm-slim"\n'
+        f'platforms = ["linux/amd64", "linux/arm64"]\n')
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock = tmp_path / "one-arm64.txt"
+    lock.write_text(f"torch==9.0.0 --hash=sha256:{digest}\n")
+    common = ("--index-url", index, "--lock", str(lock), "--matrix", str(matrix_file))
+    proc = run_ptkit("wheelhouse", "one", str(tmp_path / "arm"), "--platform", ARM.name, *common)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "arm" / wheel.name).is_file()
+    assert f"torch==9.0.0 --hash=sha256:{digest}" in (tmp_path / "arm" / "requirements.lock").read_text()
+    # The default platform's tags do not match that wheel; and without a lock pip would resolve for this host
+    proc = run_ptkit("wheelhouse", "one", str(tmp_path / "amd"), *common)
+    assert proc.returncode == 1 and not (tmp_path / "amd").exists(), proc.stderr
+    proc = run_ptkit("wheelhouse", "one", str(tmp_path / "nolock"), "--platform", ARM.name, "--index-url", index,
+                     "--matrix", str(matrix_file))
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1 and "pass --lock" in proc.stderr
+    assert not (tmp_path / "nolock").exists()

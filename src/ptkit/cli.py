@@ -160,6 +160,7 @@ def _add_host_commands(sub: Any) -> None:
     wheels.add_argument("--extra-index-url", metavar="URL", help="add an index")
     wheels.add_argument("--use-variant-index", action="store_true", help="add the matrix's index_url")
     wheels.add_argument("--lock", type=path_arg, metavar="FILE", help="download exactly this lock's wheels")
+    add_platform(wheels)
     add_matrix(wheels)
     wheels.set_defaults(func=commands.cmd_wheelhouse)
 

@@ -44,8 +44,8 @@ def _build_request(args: argparse.Namespace) -> Any:
 
 
 def default_only(platform: str, what: str) -> None:
-    """Not yet (issue 21): a platform other than the default has its row locks (`ptkit lock --platform`), and no
-    image build, wheelhouse or compiler lock."""
+    """Not yet (issue 21): a platform other than the default has its row locks (`ptkit lock --platform`) and
+    wheelhouses (from such a lock), and no image build or compiler lock."""
     from .platforms import DEFAULT_PLATFORM
 
     if platform != DEFAULT_PLATFORM.name:
@@ -152,17 +152,17 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 def cmd_wheelhouse(args: argparse.Namespace) -> int:
     from . import locks, toolchain, wheels
     from .inputs import UV_VERSION
-
-    variant, (reqs, expected) = _row_requirements(args)
     from .platforms import DEFAULT_PLATFORM
 
-    variant.on(DEFAULT_PLATFORM.name)  # its wheels are downloaded for the default platform (pip --platform)
+    variant, (reqs, expected) = _row_requirements(args)
+    platform = variant.on(args.platform)
     if args.lock:
         locks.check_lock(args.lock, expected)  # a lock of another variant is refused before any download
-    lock = wheels.wheelhouse(variant, reqs, args.dest, index_url=args.index_url, lock=args.lock,
-                             extra_index_url=args.extra_index_url, use_variant_index=args.use_variant_index)
-    uv = wheels.add_uv(variant, args.dest, index_url=args.index_url)
-    nvcc = toolchain.add_compiler_wheels(variant, args.dest, args.lock)  # the devel flavor's compiler (CUDA 13)
+    indexes = wheels.Indexes(args.index_url, args.extra_index_url, args.use_variant_index)
+    lock = wheels.wheelhouse(variant, reqs, args.dest, indexes=indexes, lock=args.lock, platform=platform)
+    uv = wheels.add_uv(variant, args.dest, args.index_url, platform)
+    # the devel flavor's compiler (CUDA 13): the default platform's only, for now (issue 21)
+    nvcc = platform == DEFAULT_PLATFORM and toolchain.add_compiler_wheels(variant, args.dest, args.lock)
     print(f"wheelhouse {args.dest}: {len(locks.locked_files(lock))} wheels, lock {lock}"
           f"{f'; also uv {UV_VERSION} for --installer uv (not in the lock)' if uv else ''}"
           f"{'; also the devel compiler, lock ' + str(toolchain.compiler_lock_path(lock)) if nvcc else ''}")

@@ -10,40 +10,53 @@ import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PtkitError
-from .images import DEFAULT_PLATFORM
+from .images import DEFAULT_PLATFORM, Platform
 from .inputs import UV_VERSION
 from .locks import lock_text, run_pip, target_args, unreachable
 from .matrix import Variant
 
 
-def wheelhouse(
-    variant: Variant, requirements: list[str], dest: Path, *, index_url: str | None = None,
-    extra_index_url: str | None = None, use_variant_index: bool = False, lock: Path | None = None,
-) -> Path:
+@dataclass(frozen=True)
+class Indexes:
+    """Where pip downloads from besides the host's configuration: --index-url, --extra-index-url, the row's own."""
+
+    index_url: str | None = None
+    extra_index_url: str | None = None
+    use_variant_index: bool = False
+
+
+def wheelhouse(variant: Variant, requirements: list[str], dest: Path, *, indexes: Indexes = Indexes(),
+               lock: Path | None = None, platform: Platform = DEFAULT_PLATFORM) -> Path:
     """Download every wheel the variant needs with the host's pip configuration; write a hash lock.
 
-    With `lock`, download exactly the lock's files (hashes checked) instead of resolving anew.
+    With `lock`, download exactly the lock's files (hashes checked) instead of resolving anew. A platform other
+    than the default takes a lock (`ptkit lock --platform`): pip resolves markers for this host, not the image.
     """
+    if platform != DEFAULT_PLATFORM and lock is None:
+        raise PtkitError(f"a wheelhouse for {platform.name} downloads a lock's wheels: pass --lock (made by "
+                         f"`ptkit lock {variant.name} --platform {platform.name}`)")
     if dest.exists() and not dest.is_dir():
         raise PtkitError(f"{dest}: exists and is not a folder")
     made = next((p for p in reversed((dest, *dest.parents)) if not p.exists()), None)
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        return _fill(variant, requirements, dest, index_url, extra_index_url, use_variant_index, lock)
+        return _fill(variant, requirements, dest, indexes, lock, platform)
     except BaseException:  # a failure or an interrupt: a folder this run made goes again, nothing is left
         if made is not None:
             shutil.rmtree(made, ignore_errors=True)
         raise
 
 
-def _fill(variant: Variant, requirements: list[str], dest: Path, index_url: str | None,
-          extra_index_url: str | None, use_variant_index: bool, lock: Path | None) -> Path:
+def _fill(variant: Variant, requirements: list[str], dest: Path, indexes: Indexes, lock: Path | None,
+          platform: Platform) -> Path:
+    index_url, use_variant_index = indexes.index_url, indexes.use_variant_index
     cmd = [
         sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest),
-        *target_args(variant),
+        *target_args(variant, platform),
     ]
     if index_url:
         from .inputs import index_answers
@@ -51,7 +64,7 @@ def _fill(variant: Variant, requirements: list[str], dest: Path, index_url: str 
         if not index_url.startswith("file://") and (why := index_answers(index_url, None)):
             raise PtkitError(f"the package index {index_url} does not answer ({why}); nothing was downloaded")
         cmd += ["--index-url", index_url]
-    for extra in filter(None, [extra_index_url, variant.index_url if use_variant_index else None]):
+    for extra in filter(None, [indexes.extra_index_url, variant.index_url if use_variant_index else None]):
         cmd += ["--extra-index-url", extra]
     wanted = ["--no-deps", "--require-hashes", "-r", str(lock)] if lock else requirements
     stdout = _download([*cmd, *wanted], dest, "" if use_variant_index else variant.index_url)
@@ -62,7 +75,7 @@ def _fill(variant: Variant, requirements: list[str], dest: Path, index_url: str 
     out = dest / "requirements.lock"
     what = f"the lock {lock}" if lock else " ".join(requirements)
     entries = [(f.name.split("-")[0], f.name.split("-")[1], sha256_file(f)) for f in files]
-    out.write_text(lock_text(entries, f"`ptkit wheelhouse` for variant {variant.image_name}: {what}, "
+    out.write_text(lock_text(entries, f"`ptkit wheelhouse` for variant {platform.named(variant.image_name)}: {what}, "
                                       f"python {variant.python}"))
     return out
 
@@ -81,14 +94,14 @@ def download_failure(stderr: str, code: int, dest: Path, variant_index: str, ind
     return f"pip download failed: {' '.join(found)[:300] or f'exit {code}'}{hint}"
 
 
-def add_uv(variant: Variant, dest: Path, index_url: str | None = None) -> bool:
+def add_uv(variant: Variant, dest: Path, index_url: str | None = None, platform: Platform = DEFAULT_PLATFORM) -> bool:
     """Put the pinned uv wheel (hash-checked) into the wheelhouse, outside its lock: the builder stage installs
     the lock with it (`--installer uv`). False, with the reason on stderr, when pip cannot get it."""
     with tempfile.TemporaryDirectory(prefix="ptkit-uv-") as tmp:
         requirement = Path(tmp, "uv.txt")
-        requirement.write_text(DEFAULT_PLATFORM.uv_requirement + "\n")
+        requirement.write_text(platform.uv_requirement + "\n")
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--dest", str(dest),
-               *target_args(variant), *(["--index-url", index_url] if index_url else []),
+               *target_args(variant, platform), *(["--index-url", index_url] if index_url else []),
                "--no-deps", "--require-hashes", "-r", str(requirement)]
         try:
             _download(cmd, dest, "")
