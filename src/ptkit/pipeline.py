@@ -142,7 +142,8 @@ def attest_published(api: Any, req: Request, built: list[Built], pushed: dict[st
     if req.signer is not None and pushed:
         from .repro import attest as attestations
 
-        attestations.attest_pushed(api, built, pushed, req.signer, reports, attestations.Run.since(started))
+        images = [(b.image, b.desc.platform.name) for b in built]
+        attestations.attest_pushed(api, images, pushed, req.signer, reports, attestations.Run.since(started))
 
 
 def build_and_push(req: Request) -> tuple[list[Built], dict[str, dict[str, str]]]:

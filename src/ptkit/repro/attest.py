@@ -24,14 +24,11 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import PtkitError
 from ..images import SOURCE_URL
 from . import sign
-
-if TYPE_CHECKING:
-    from ..pipeline import Built
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PROVENANCE_TYPE = "https://slsa.dev/provenance/v1"
@@ -172,20 +169,21 @@ def attest(subject: Subject, key: sign.Key, run: Run) -> dict[str, Any]:
     return doc
 
 
-def attest_pushed(api: Any, built: list[Built], pushed: dict[str, dict[str, str]], key: sign.Key,
+def attest_pushed(api: Any, built: list[tuple[str, str]], pushed: dict[str, dict[str, str]], key: sign.Key,
                   reports: dict[str, Path], run: Run) -> None:
     """Attest each digest `pipeline.push` reported ({image: {tag: digest}}), once per repository, from the image's
-    manifest (read through the engine) and its report in `reports` ({image: path}) when it has one."""
+    manifest (read through the engine) and its report in `reports` ({image: path}) when it has one. `built`: (image,
+    platform name) of each image built (plain values: this module sits below the pipeline that calls it)."""
     from . import images as image_files
 
-    for b in built:
-        if not (tags := pushed.get(b.image)):
+    for image, platform in built:
+        if not (tags := pushed.get(image)):
             continue
-        manifest = image_files.manifest(api, b.image)
+        manifest = image_files.manifest(api, image)
         if manifest is None:
-            raise PtkitError(f"{b.image} has no manifest: no provenance to attest")
+            raise PtkitError(f"{image} has no manifest: no provenance to attest")
         for ref in sign.pinned_refs(tags):
-            attest(Subject(ref, manifest, b.desc.platform.name, reports.get(b.image)), key, run)
+            attest(Subject(ref, manifest, platform, reports.get(image)), key, run)
 
 
 def _refusal(pinned: str, error: str, key: sign.Key) -> str:
