@@ -75,7 +75,9 @@ class Rows(HTMLParser):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("browser")
-    node = write(tmp / "in", "gpu-node", gpu_report("node01", image=SIZES, variant="cuda130-gpu"))
+    data = gpu_report("node01", image=SIZES, variant="cuda130")
+    data["run"]["image"] = "registry.example/team/pytorch:cuda130-gpu"  # a row is named by its image's tag
+    node = write(tmp / "in", "gpu-node", data)
     out = tmp / "report.html"
     assert cli.main(["report", str(REPORTS), str(node), "-o", str(out)]) == 0
     return out
@@ -84,6 +86,7 @@ def page(tmp_path_factory) -> Path:
 def test_every_variant_row_and_both_plots_are_in_the_rendered_dom(page):
     proc = chromium(page, "--dump-dom")
     rows = Rows(proc.stdout)
+    # the matrix run names each report file after its image (ptkit:cuda130-runtime -> cuda130-runtime.json)
     assert sorted(rows.variants) == sorted([p.stem for p in REPORTS.glob("*.json")] + ["cuda130-gpu"])
     assert rows.svgs == 2
     assert console_messages(proc.stderr) == []

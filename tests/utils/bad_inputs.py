@@ -124,7 +124,7 @@ HOST_ROWS: tuple[BadInput, ...] = (
     BadInput("report {empty}", "argument REPORT: expected a path on one line, got ''", 2),
     BadInput(f"cluster slurm {CPU} -o a{{nl}}b", "argument -o/--output: expected a path on one line, got 'a\\nb'", 2),
     BadInput("render --out {empty}", "argument --out: expected a path on one line", 2),
-    BadInput("diff docs/evidence/matrix/cpu.json {file}", "cpu.json: no such file", 2),
+    BadInput("diff docs/evidence/matrix/no-such.json {file}", "no-such.json: no such file", 2),
     BadInput("diff Bad::Ref {file}", "'Bad::Ref': no such file, and not an image reference", 2),
     BadInput("diff a{nl}b {file}", "no such file, and not an image reference", 2),
     BadInput("diff {dir} {file}", "is a folder", 2),

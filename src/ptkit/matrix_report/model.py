@@ -31,6 +31,13 @@ class Loaded:
         return str(get(self.data, "run.variant") or self.path.stem)
 
     @property
+    def label(self) -> str:
+        """The image's own name (cuda121-pypi-runtime) where the report names one: two flavors, or two sources, of
+        a variant are two rows of the report, told apart; else the variant."""
+        image = str(get(self.data, "run.image") or "")
+        return image.rpartition("/")[2].partition(":")[2] or self.variant
+
+    @property
     def host(self) -> str:
         return str(get(self.data, "run.host") or DASH)
 

@@ -50,7 +50,7 @@ def benchmark_data(reports: list[Loaded]) -> tuple[dict[str, Series], dict[str, 
             if not isinstance(n, int | float) or not isinstance(tflops, int | float):
                 continue
             device = str(b.get("device_name") or b.get("device") or "?")
-            series[dtype][f"{report.variant} ({device})"].append((int(n), float(tflops)))
+            series[dtype][f"{report.label} ({device})"].append((int(n), float(tflops)))
             if isinstance(b.get("peak_tflops"), int | float):
                 peaks[dtype][device] = float(b["peak_tflops"])
     return series, peaks
@@ -89,7 +89,7 @@ def benchmark_svg(reports: list[Loaded]) -> str | None:
 
 def sizes_svg(reports: list[Loaded]) -> str | None:
     """Image size and compressed size per variant, as horizontal bars (GB)."""
-    rows = [(r.variant, r.get("image.size_bytes"), r.get("image.compressed_bytes")) for r in reports]
+    rows = [(r.label, r.get("image.size_bytes"), r.get("image.compressed_bytes")) for r in reports]
     rows = [(v, s, c) for v, s, c in rows if isinstance(s, int | float) or isinstance(c, int | float)]
     if not rows:
         return None

@@ -35,7 +35,7 @@ def check_matrix(reports: list[Loaded]) -> CheckMatrix:
             if name not in checks:
                 checks.append(name)
             cells[name] = Cell(str(check.get("status") or ""), text(check.get("detail")))
-        rows.append((report.variant, cells))
+        rows.append((report.label, cells))
     return CheckMatrix(checks, rows)
 
 
