@@ -226,6 +226,12 @@ def run(
     return results
 
 
+def unjudged(result: dict[str, Any], why: str) -> dict[str, Any]:
+    """A case measured on an emulated CPU (issue 21): the emulator's speed, so compared with no peak."""
+    detail = "; ".join(filter(None, [f"{why}: not compared with a peak", result["detail"]]))
+    return {**result, "peak_tflops": None, "fraction_of_peak": None, "detail": detail}
+
+
 def verdict(results: list[dict[str, Any]]) -> tuple[str, str]:
     """One status for a set of cases: FAIL on a broken timing, WARN on noise, else the best figure."""
     broken = [r for r in results if r["status"] != "ok"]

@@ -242,7 +242,8 @@ def summary_parts(report: Report) -> tuple[str, list[list[str]], list[str]]:
     """(head line, check rows with the header row first, tail lines): render_text's pieces, for re-styling."""
     env = report.environment
     head = (f"ptkit verify: python {env.get('python') or '-'} | torch {env.get('torch') or '-'} | "
-            f"cuda {env.get('cuda') or '-'} | driver {env.get('driver') or '-'}")
+            f"cuda {env.get('cuda') or '-'} | driver {env.get('driver') or '-'}"
+            + (f" | {env.get('machine') or '-'} emulated" if env.get("emulated") else ""))
     rows = [["status", "check", "detail", "s"]]
     rows += [[c.status.upper(), c.name, c.detail, f"{c.seconds:.2f}"] for c in report.checks]
     tail = [device_line(dev) for dev in report.devices]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import bench, compile_check, drift, extension, fatbin_check, gpu, imports, numerics, runtime, smoke
+from .emulation import Emulation, detect
 from .results import FAIL, PASS, SKIP, WARN, Report
 
 
@@ -24,10 +25,16 @@ class Run:
     cuda_devices: list[str] = field(default_factory=list)
     threads: int | None = None  # torch's thread count, once check_threads has read it
     no_tmp: str | None = None  # why nothing can write temporary files here (check_tmp), None when something can
+    emulation: Emulation | None = None  # this process's machine and whether its CPU is emulated
 
     @property
     def devices(self) -> list[str]:
         return ["cpu", *self.cuda_devices]
+
+    @property
+    def emulated(self) -> str | None:
+        """'emulated CPU (qemu-aarch64-static)' when this process's CPU is emulated, None natively."""
+        return self.emulation.label if self.emulation is not None and self.emulation.emulated else None
 
     @property
     def selected(self) -> str:
@@ -65,12 +72,21 @@ def _threads(run: Run) -> None:
     run.threads = runtime.check_threads(run.report, run.torch)
 
 
+def timing_verdict(run: Run, status: str, detail: str) -> tuple[str, str]:
+    """A timing check's verdict, but on an emulated CPU (issue 21): a WARN saying so, for the figures are the
+    emulator's speed, not the hardware's; the numerics, smoke and compile checks are judged as usual."""
+    if run.emulated:
+        return WARN, f"not judged, {run.emulated}: {detail}"
+    return status, detail
+
+
 def _tutorial(run: Run) -> None:
     with run.report.timed("tutorial") as result:
         t = run.report.tutorial = bench.tutorial(run.torch, run.selected, run.args.quick, run.threads)
         status = FAIL if t["status"] != "ok" else (WARN if t["detail"] else PASS)
-        result(status, f"1000x1000 fp32 on {run.selected}: {t['median_ms']:.3f} ms (median of {t['repeats']}, "
-                       f"{t['threads']} thread(s))" + (f"; {t['detail']}" if t["detail"] else ""))
+        detail = (f"1000x1000 fp32 on {run.selected}: {t['median_ms']:.3f} ms (median of {t['repeats']}, "
+                  f"{t['threads']} thread(s))" + (f"; {t['detail']}" if t["detail"] else ""))
+        result(*timing_verdict(run, status, detail))
 
 
 def _benchmark(run: Run) -> None:
@@ -78,8 +94,11 @@ def _benchmark(run: Run) -> None:
         return
     with run.report.timed("benchmark") as result:
         settings = bench.Settings(min_run_time=0.3, threads=run.threads)
-        run.report.benchmarks = bench.run(run.torch, [run.selected], None, None, settings)
-        result(*bench.verdict(run.report.benchmarks))
+        cases = bench.run(run.torch, [run.selected], None, None, settings)
+        if run.emulated:
+            cases = [bench.unjudged(case, run.emulated) for case in cases]
+        run.report.benchmarks = cases
+        result(*timing_verdict(run, *bench.verdict(cases)))
 
 
 # (name, step) in order. Wiring a new check is one line.
@@ -106,10 +125,11 @@ STEPS: list[tuple[str, Callable[[Run], None]]] = [
 
 
 def run_verify(args: argparse.Namespace, invocation: list[str] | None = None) -> Report:
-    report = Report(environment=imports.environment(), invocation=list(invocation or []))
+    found = detect()
+    report = Report(environment={**imports.environment(), **found.environment()}, invocation=list(invocation or []))
     with report.guarded(drift.CHECK):  # first: it needs no torch, and a drifted torch explains what follows
         drift.check_drift(report, args.strict)
-    run = Run(args, report, torch=imports.import_packages(report, args.require))
+    run = Run(args, report, torch=imports.import_packages(report, args.require), emulation=found)
     if run.torch is None:
         report.add("verify", SKIP, "no further checks without torch")
         return report
