@@ -181,7 +181,8 @@ def _add_host_commands(sub: Any) -> None:
     lock.set_defaults(func=_cmd_lock)
 
     base = subcommand(sub, "base", "make a Debian base image from the apt mirror (no registry needed)")
-    base.add_argument("--tag", default=LOCAL_BASE, help="the image's tag")
+    base.add_argument("--tag", help=f"the image's tag (default: {LOCAL_BASE}, the platform's suffix for another)")
+    add_platform(base)
     base.add_argument("--suite", default=DEBIAN_SUITE, help="Debian suite")
     base.add_argument("--mirror", default=DEBIAN_MIRROR, metavar="URL", help="Debian mirror")
     base.add_argument("--if-missing", action="store_true", help="do nothing when the tag exists (print it)")

@@ -191,8 +191,10 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 def cmd_base(args: argparse.Namespace) -> int:
     from . import base, docker_api
+    from .platforms import PLATFORMS
 
-    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror, if_missing=args.if_missing))
+    print(base.make_base(docker_api.client(), args.tag, args.suite, args.mirror, platform=PLATFORMS[args.platform],
+                         if_missing=args.if_missing))
     return 0
 
 

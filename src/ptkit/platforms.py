@@ -21,6 +21,7 @@ class Platform:
     name: str  # Docker's --platform
     machine: str  # the wheel tags' machine (manylinux_2_36_<machine>), as platform.machine() says it on Linux
     conda_subdir: str  # conda's platform subdirectory
+    debian_arch: str  # Debian's architecture (dpkg --print-architecture, mmdebstrap --architectures)
     uv_sha256: str  # the hash of the pinned uv's wheel for this machine (inputs.UV_VERSION)
     suffix: str = ""  # appended to a row's image, lock, report and nox session names ('' for the default)
     min_cuda: str = ""  # the oldest CUDA release with torch wheels for this machine on PyPI ('' any)
@@ -56,9 +57,9 @@ class Platform:
 # arm64's min_cuda: PyPI's aarch64 torch wheels are CPU-only through 2.10.0, CUDA 13.0 builds from 2.11.0 and
 # CUDA 13.2 in 2.15.0; there is no CUDA 12 aarch64 torch on PyPI (https://pypi.org/project/torch/#files, issue 21).
 PLATFORMS = {
-    "linux/amd64": Platform("linux/amd64", "x86_64", "linux-64",
+    "linux/amd64": Platform("linux/amd64", "x86_64", "linux-64", "amd64",
                             "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19"),
-    "linux/arm64": Platform("linux/arm64", "aarch64", "linux-aarch64",
+    "linux/arm64": Platform("linux/arm64", "aarch64", "linux-aarch64", "arm64",
                             "ecb6028d79dc96fbeafffe5c8af62a7099487ebc05a701e76714eebcffd06375", "-arm64", "13.0"),
 }
 DEFAULT_PLATFORM = PLATFORMS["linux/amd64"]
