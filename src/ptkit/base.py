@@ -1,13 +1,14 @@
 """Before a build (an input of step 3): a minimal Debian base image made from the apt mirror (mmdebstrap or
 debootstrap, then into the engine), for hosts that cannot pull from any container registry.
 
-One per platform (issue 21): `ptkit base --platform linux/arm64` makes ptkit/base:bookworm-arm64 with
-mmdebstrap --architectures=arm64 (this host runs arm64's maintainer scripts through qemu and binfmt_misc:
-scripts/emulation-setup.sh). The default platform's base is imported as before (`docker import`); another
-platform's is loaded as an image archive whose config names its architecture, because Docker 20.10 (Debian's
-engine here) ignores the import's platform and stamps the engine's own architecture on the image
-(moby/moby#42813, docker/cli#5215; the Engine API's POST /images/create?fromSrc=-&platform= honours it only
-from Docker 23, and docker-py's import_image has no platform argument at all).
+One per platform (issue 21): `ptkit base --platform NAME` makes ptkit/base:bookworm plus the platform's suffix
+with mmdebstrap --architectures=(its Debian architecture); for another machine's platform this host runs the
+packages' maintainer scripts through qemu and binfmt_misc (scripts/emulation-setup.sh). The default platform's
+base is imported as before (`docker import`); another platform's is loaded as an image archive whose config names
+its architecture, because Docker 20.10 (Debian's engine here) ignores the import's platform and stamps the
+engine's own architecture on the image (moby/moby#42813, docker/cli#5215; the Engine API's
+POST /images/create?fromSrc=-&platform= honours it only from Docker 23, and docker-py's import_image has no
+platform argument at all).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ EXCLUDES = ["/usr/share/man/*", "/usr/share/doc/*", "/usr/share/locale/*", "/usr
 
 
 def local_base(platform: Platform = DEFAULT_PLATFORM) -> str:
-    """The tag `ptkit base` gives a platform's base: ptkit/base:bookworm, ptkit/base:bookworm-arm64."""
+    """The tag `ptkit base` gives a platform's base: ptkit/base:bookworm and the platform's suffix."""
     return f"{LOCAL_BASE}{platform.suffix}"
 
 
