@@ -6,8 +6,8 @@ with mmdebstrap --architectures=(its Debian architecture); for another machine's
 packages' maintainer scripts through qemu and binfmt_misc (scripts/emulation-setup.sh). The default platform's
 base is imported as before (`docker import`); another platform's is loaded as an image archive whose config names
 its architecture, because Docker 20.10 (Debian's engine here) ignores the import's platform and stamps the
-engine's own architecture on the image (moby/moby#42813, docker/cli#5215; the Engine API's
-POST /images/create?fromSrc=-&platform= honours it only from Docker 23, and docker-py's import_image has no
+engine's own architecture on the image (moby/moby#42813, docker/cli#5215, the latter on 20.10.25+dfsg1; later
+engines take the Engine API's POST /images/create?fromSrc=-&platform=, and docker-py's import_image has no
 platform argument at all).
 """
 
