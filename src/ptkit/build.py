@@ -19,7 +19,7 @@ from . import docker_api, toolchain
 from .docker_api import split_ref
 from .errors import Interrupted, PtkitError
 from .inputs import BuildInputs
-from .platforms import DEFAULT_PLATFORM
+from .platforms import DEFAULT_PLATFORM, Platform
 from .progress import Progress
 from .render import BuildPlan
 
@@ -148,6 +148,16 @@ class Sources:
     compilers: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
+def check_base_platform(base: Any, ref: str, platform: Platform) -> None:
+    """Another platform's build FROM a base of another architecture is refused in one line: the engine would try
+    to pull the platform's base (no registry answers here) or build on the wrong machine. The default platform's
+    build asks nothing new."""
+    arch = (base.attrs or {}).get("Architecture")
+    if platform != DEFAULT_PLATFORM and arch and arch != platform.arch:
+        raise PtkitError(f"the base image {ref} is {arch}, the build is for {platform.name}: make one with "
+                         f"`ptkit base --platform {platform.name}` and pass --base-image with the tag it prints")
+
+
 def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, sources: Sources,
                   tags: list[str] | None = None) -> str:
     """One flavor of a variant's image from docker/Dockerfile, tagged as the plan's image says (or `tags`)."""
@@ -155,6 +165,7 @@ def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, sources: Sourc
 
     base = docker_api.ensure_image(api, plan.image.base, "make a local base with `ptkit base` and pass "
                                    "--base-image with the tag it prints")
+    check_base_platform(base, plan.image.base, plan.image.platform)
     compiler, compiler_lock = sources.compilers.get(plan.flavor) or toolchain.build_files(plan.variant, plan.flavor,
                                                                                           inputs.lock)
     files = {

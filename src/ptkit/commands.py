@@ -39,13 +39,13 @@ def _build_request(args: argparse.Namespace) -> Any:
         raise UsageError("--extra-requirements builds on the devel flavor: drop --flavor runtime")
     m = matrix.load(args.matrix)
     variant = m.get(args.variant, args.source)
-    default_only(variant.on(args.platform).name, f"build {variant.image_name}")
-    return pipeline.request(m, variant, _inputs(args), Destination(tuple(args.tag), args.push), flavors)
+    return pipeline.request(m, variant, _inputs(args), Destination(tuple(args.tag), args.push), flavors,
+                            variant.on(args.platform))
 
 
 def default_only(platform: str, what: str) -> None:
-    """Not yet (issue 21): a platform other than the default has its row locks (`ptkit lock --platform`) and
-    wheelhouses (from such a lock), and no image build or compiler lock."""
+    """Not yet (issue 21): a platform other than the default has its row locks (`ptkit lock --platform`),
+    wheelhouses (from such a lock), base (`ptkit base --platform`) and image builds, and no compiler lock."""
     from .platforms import DEFAULT_PLATFORM
 
     if platform != DEFAULT_PLATFORM.name:

@@ -25,6 +25,7 @@ from .errors import PtkitError
 from .images import CUDA_LABEL, REPORTS, VARIANT_LABEL, Image
 from .inputs import BuildInputs, Destination, check_inputs, index_answers
 from .matrix import Matrix, Variant
+from .platforms import DEFAULT_PLATFORM, Platform, by_machine
 from .verify.options import VerifyOptions, to_argv
 from .verify.results import Report
 
@@ -46,12 +47,13 @@ class Request:
 
 
 def request(matrix: Matrix, variant: Variant, inputs: BuildInputs, dest: Destination | None = None,
-            flavors: tuple[str, ...] = images.FLAVORS) -> Request:
+            flavors: tuple[str, ...] = images.FLAVORS, platform: Platform = DEFAULT_PLATFORM) -> Request:
     """The build's description, made once: the checkout's provenance is read here (git), nowhere else."""
     from .provenance import of_checkout
 
     prov, dest = of_checkout(matrix.path.resolve().parent), dest or Destination()
-    return Request(matrix, variant, inputs, images.describe(matrix, variant, inputs, dest, prov, flavors), dest.push)
+    desc = images.describe(matrix, variant, inputs, dest, prov, flavors, platform)
+    return Request(matrix, variant, inputs, desc, dest.push)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,14 @@ def verify_image(image: str, how: Verification, report_path: Path | None = None,
     return result
 
 
+def gpu_for(platform: Platform, gpu: str) -> str:
+    """--gpu for an image of `platform`: none for another machine's (it runs emulated, issue 21: this host's
+    driver libraries are not its machine's), as asked for this host's."""
+    import platform as host
+
+    return gpu if by_machine(host.machine()) == platform else "no"
+
+
 def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tuple[Path, Report]]:
     """Build, push, verify each image built (the team image alone when there is one), write the reports
     (each with its image's size and build time)."""
@@ -207,7 +217,7 @@ def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tupl
     for b in targets:
         # fatbin_image: the SASS/PTX torch's CUDA libraries hold (cuobjdump), checked by the verifier's arch:fatbin
         facts = fatbin_image.verify_options(api, b.image)
-        how = Verification(facts, req.variant, gpu, digests=digests.get(b.image, {}))
+        how = Verification(facts, req.variant, gpu_for(b.desc.platform, gpu), digests=digests.get(b.image, {}))
         result = verify_in_container(api, b.image, how)
         result.image = image_block(api.images.get(b.image_id).attrs, b.build_seconds)
         path = b.desc.report_path(reports)
