@@ -7,9 +7,10 @@ The CUDA rows the Docker tests build ($PTKIT_TEST_CUDA, cuda130 in CI); a row wh
 
 from __future__ import annotations
 
+import io
 import os
-import subprocess
-import sys
+import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -49,21 +50,22 @@ PROBE = ("import torch, ptkit_team_cuda as m; print(m.__file__); "
          "import os; print(os.environ['CUDA_HOME'], os.environ['TORCH_CUDA_ARCH_LIST'])")
 
 
-def sdist(tmp_path, torch_pin: str) -> str:
-    """The team's source package as an sdist; pip builds it in the image, isolated, with that torch."""
-    project = tmp_path / "team-cuda"
-    project.mkdir()
-    (project / "kernel.cu").write_text(KERNEL)
-    (project / "binding.cpp").write_text(BINDING)
-    (project / "setup.py").write_text(SETUP)
-    (project / "MANIFEST.in").write_text("include kernel.cu binding.cpp\n")
-    (project / "pyproject.toml").write_text(f'[build-system]\nrequires = ["setuptools", "torch=={torch_pin}"]\n'
-                                            'build-backend = "setuptools.build_meta"\n')
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-c", f"from setuptools import build_meta as b; b.build_sdist({str(dist)!r})"],
-                   cwd=project, check=True, capture_output=True, timeout=300)
-    (found,) = dist.glob("*.tar.gz")
-    return str(found)
+def sdist(tmp_path, torch_pin: str) -> Path:
+    """The team's source package as an sdist (PEP 625: NAME-VERSION.tar.gz holding NAME-VERSION/ with PKG-INFO);
+    pip builds it in the image, isolated, with that torch. Packed here with tarfile: setuptools' own build_sdist
+    would run setup.py, whose CUDAExtension needs a CUDA_HOME this host has not."""
+    files = {"kernel.cu": KERNEL, "binding.cpp": BINDING, "setup.py": SETUP,
+             "PKG-INFO": "Metadata-Version: 2.1\nName: ptkit-team-cuda\nVersion: 1.0\n",
+             "pyproject.toml": f'[build-system]\nrequires = ["setuptools", "torch=={torch_pin}"]\n'
+                               'build-backend = "setuptools.build_meta"\n'}
+    found = tmp_path / "ptkit_team_cuda-1.0.tar.gz"
+    with tarfile.open(found, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"ptkit_team_cuda-1.0/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return found
 
 
 @pytest.mark.builds
