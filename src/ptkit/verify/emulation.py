@@ -14,8 +14,9 @@ the host's. Measured here (issue 21; qemu 7.2, Debian bookworm, an arm64 root fi
 - /proc/self/auxv: the guest's (AT_HWCAP with aarch64 bits): no tell; /proc/sys/fs/binfmt_misc: not mounted
   in a chroot or container: no tell.
 Any one tell is enough; each says what it saw. The host may also say it, for an emulator none of these tells
-catches: PTKIT_EMULATED=NAME in the container's environment (as PTKIT_MANIFEST, an environment variable: the
-container run sets it for a platform that is not the host's, not the user). Standard library only.
+catches: PTKIT_EMULATED=NAME in the container's environment (an environment variable, as PTKIT_MANIFEST: for the
+host's container run, not the user's command line; ptkit's own run does not set it yet, the tells above find
+qemu). Standard library only.
 """
 
 from __future__ import annotations
