@@ -25,16 +25,8 @@ fi
 # libc6 >= 2.34) runs here. Its .deb comes through apt from a trixie list of its own (own list, state and cache
 # folders, this host's Debian mirror and keyring): nothing else can come from trixie. Without it the signature
 # tests skip, saying so: a warning, not a failed setup.
-install_cosign() {  # $1: an empty folder for apt's trixie list, state and cache
-  local dir=$1 mirror
-  mirror=$( (sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources; awk '$1 == "deb" {print $2}' \
-             /etc/apt/sources.list) 2>/dev/null | tr ' ' '\n' | grep -m1 '/debian$')
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$dir/sources.list"
-  mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
-  local opts=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=- -o "Dir::State::Lists=$dir/lists"
-              -o "Dir::Cache=$dir/cache" -o APT::Sandbox::User=root)
-  apt-get "${opts[@]}" update -qq && (cd "$dir" && apt-get "${opts[@]}" download -qq cosign) &&
-    dpkg -i "$dir"/cosign_*.deb
+install_cosign() {  # $1: an empty folder for the .deb
+  bash scripts/trixie-download.sh main cosign "$1" && dpkg -i "$1"/cosign_*.deb
 }
 if ! command -v cosign >/dev/null; then
   if [ "$(id -u)" != 0 ]; then

@@ -52,6 +52,23 @@ def test_a_broken_fatbin_is_one_clear_error_and_text_holds_no_device_code(tmp_pa
     assert fatbin.list_library(text) == {}
 
 
+@needs_cuobjdump
+def test_the_next_cuobjdump_reads_what_the_first_cannot(tmp_path, monkeypatch):
+    # a stand-in for CUDA 13's cuobjdump on torch 2.4.1+cu121's libtorch_cuda.so (900 MB): it lists nothing and
+    # says what that one says; the real cuobjdump after it reads the file
+    old = tmp_path / "cuobjdump-13"
+    old.write_text("#!/bin/sh\necho \"cuobjdump fatal   : Invalid ELF in '$3'\" >&2\nexit 255\n")
+    old.chmod(0o755)
+    monkeypatch.setenv(fatbin.CUOBJDUMP_ENV, os.pathsep.join([str(old), str(CUOBJDUMP)]))
+    assert fatbin.find_cuobjdumps() == [old, CUOBJDUMP]
+    assert fatbin.list_library(DATA / "plain.fatbin") == {"sm_80": 1, "sm_90": 1, "sm_120": 1, "compute_90": 1}
+    monkeypatch.setenv(fatbin.CUOBJDUMP_ENV, os.pathsep.join([str(old), str(old)]))  # one tool, tried once
+    with pytest.raises(fatbin.FatbinError) as error:
+        fatbin.list_library(DATA / "plain.fatbin")
+    said = "cuobjdump fatal   : Invalid ELF in 'plain.fatbin'"  # the library named, not its temporary path
+    assert str(error.value) == f"cuobjdump could not read plain.fatbin: {said} ({old})"
+
+
 def test_a_missing_cuobjdump_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv(fatbin.CUOBJDUMP_ENV, str(tmp_path / "cuobjdump"))
     with pytest.raises(fatbin.FatbinError, match="pip install nvidia-cuda-cuobjdump"):

@@ -3,7 +3,8 @@
 torch.cuda.get_arch_list() is a string compiled into torch; the fatbins inside libtorch_cuda.so are what a GPU
 executes. cuobjdump comes from NVIDIA's PyPI wheel `nvidia-cuda-cuobjdump` (`pip install
 nvidia-cuda-cuobjdump`: it installs site-packages/nvidia/cu13/bin/cuobjdump; the CUDA 12 wheels used
-nvidia/cuda_cuobjdump/bin), or from a CUDA toolkit on PATH, or $PTKIT_CUOBJDUMP. `cuobjdump --list-elf
+nvidia/cuda_cuobjdump/bin), or from a CUDA toolkit on PATH, or $PTKIT_CUOBJDUMP; each is tried in turn until
+one reads the library (find_cuobjdumps). `cuobjdump --list-elf
 --list-ptx LIB` prints one line per fatbin entry ("ELF file 1: libtorch_cuda.1.sm_75.cubin",
 "PTX file 1: x.1.sm_90.ptx"): https://docs.nvidia.com/cuda/cuda-binary-utilities/ (cuobjdump options).
 A listing is {arch: entries}, SASS as sm_XY and PTX as compute_XY, the names torch's arch list uses.
@@ -35,17 +36,26 @@ class FatbinError(PtkitError):
     """cuobjdump is missing or could not read a library."""
 
 
-def find_cuobjdump() -> Path:
-    """$PTKIT_CUOBJDUMP, else the PyPI wheel's binary beside this Python, else cuobjdump on PATH."""
+def find_cuobjdumps() -> list[Path]:
+    """The cuobjdumps to try, in order: those $PTKIT_CUOBJDUMP names (one path, or several joined by os.pathsep)
+    and only those when it is set; else the PyPI wheel's binary beside this Python, then cuobjdump on PATH. More
+    than one matters: NVIDIA's only PyPI cuobjdump is CUDA 13's, which stops with 'Invalid ELF' in torch
+    2.4.1+cu121's libtorch_cuda.so, where a CUDA 12 toolkit's (Debian trixie's non-free nvidia-cuda-toolkit 12.4)
+    lists all of it."""
     if os.environ.get(CUOBJDUMP_ENV):
-        return Path(os.environ[CUOBJDUMP_ENV])
+        return list(dict.fromkeys(Path(p) for p in os.environ[CUOBJDUMP_ENV].split(os.pathsep) if p))
+    found: list[Path] = []
     for site in sys.path:
-        found = sorted(glob.glob(os.path.join(site, "nvidia", "*", "bin", "cuobjdump")))
-        if found:
-            return Path(found[-1])
-    on_path = shutil.which("cuobjdump")
-    if on_path:
-        return Path(on_path)
+        found += [Path(p) for p in sorted(glob.glob(os.path.join(site, "nvidia", "*", "bin", "cuobjdump")))[-1:]]
+    if on_path := shutil.which("cuobjdump"):
+        found.append(Path(on_path))
+    return list(dict.fromkeys(found))
+
+
+def find_cuobjdump() -> Path:
+    """The first cuobjdump find_cuobjdumps() would try; FatbinError when there is none."""
+    if found := find_cuobjdumps():
+        return found[0]
     raise FatbinError(f"no cuobjdump here: {INSTALL_HINT}")
 
 
@@ -67,8 +77,22 @@ def parse_listing(text: str) -> dict[str, int]:
 
 
 def list_library(library: Path, cuobjdump: Path | None = None, timeout: float = 600) -> dict[str, int]:
-    """The listing of one library ({} when it holds no device code); FatbinError when it cannot be read."""
-    command = [str(cuobjdump or find_cuobjdump()), "--list-elf", "--list-ptx", str(library)]
+    """The listing of one library ({} when it holds no device code), by `cuobjdump`, else by the first of
+    find_cuobjdumps() that reads it; FatbinError naming what each said when none can."""
+    tools = [cuobjdump] if cuobjdump else find_cuobjdumps()
+    if not tools:
+        raise FatbinError(f"no cuobjdump here: {INSTALL_HINT}")
+    failures = []
+    for tool in tools:
+        try:
+            return _list_with(tool, library, timeout)
+        except FatbinError as exc:
+            failures.append(str(exc))
+    raise FatbinError("; ".join(failures))
+
+
+def _list_with(cuobjdump: Path, library: Path, timeout: float) -> dict[str, int]:
+    command = [str(cuobjdump), "--list-elf", "--list-ptx", str(library)]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -78,7 +102,8 @@ def list_library(library: Path, cuobjdump: Path | None = None, timeout: float = 
     if proc.returncode != 0:
         said = (proc.stderr or proc.stdout).strip().splitlines() or [f"exit code {proc.returncode}"]
         # the library's name, not the temporary folder it was copied to: the message reaches the report
-        raise FatbinError(f"cuobjdump could not read {library.name}: {said[-1].replace(str(library), library.name)}")
+        raise FatbinError(f"cuobjdump could not read {library.name}: {said[-1].replace(str(library), library.name)}"
+                          f" ({cuobjdump})")
     return parse_listing(proc.stdout)
 
 
