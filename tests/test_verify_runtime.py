@@ -172,6 +172,9 @@ TMPFS_TMP = "mount -t tmpfs -o size=256m,mode=1777 tmpfs /tmp"  # docker run --t
 
 
 def restricted(setup: str, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess, float]:
+    hidden = [p for p in (sys.prefix, str(Path(__file__).parent)) if Path(p).is_relative_to("/tmp")]
+    if TMPFS_TMP in setup and hidden:  # a checkout under /tmp (a CI clone there): the tmpfs would hide it
+        pytest.skip(f"a tmpfs on /tmp would hide {hidden[0]}: run from a checkout outside /tmp")
     script = "; ".join(part for part in (READ_ONLY_TMP, setup, AS_NOBODY) if part)
     start = time.monotonic()
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *PTKIT, *args],
