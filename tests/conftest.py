@@ -7,6 +7,7 @@ never a conftest). The Docker fixtures are in tests/docker/conftest.py.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,21 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--variant: {exc}") from None
 
 
+def free_disk(when: str) -> str:
+    """Free disk where the checkout and the engine's layers live: a CUDA row's build needs about 25 GB at its
+    peak (measured: context, wheelhouse layer, venv layer and its copy in the final stage), so a machine's own
+    shortage reads here, not only as 'no space left on device' minutes into a build."""
+    places = {"checkout": ROOT, "docker data": Path("/var/lib/docker")}
+    found = [f"{what} {shutil.disk_usage(path).free / 1e9:.1f} GB" for what, path in places.items() if path.exists()]
+    return f"ptkit: free disk {when}: " + ", ".join(found)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return free_disk("at start")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    terminalreporter.write_line(free_disk("at the end"))
     if EVIDENCE:
         terminalreporter.section("ptkit: images built and verified in containers during this run")
         for line in EVIDENCE:

@@ -5,17 +5,13 @@ Ctrl-C cancels) and push them. What an offline build takes in comes from `wheels
 from __future__ import annotations
 
 import contextlib
-import io
 import sys
-import tarfile
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import docker_api, toolchain
+from .context import PACKAGE_DIR, Context, build_context
 from .docker_api import split_ref
 from .errors import Interrupted, PtkitError
 from .inputs import BuildInputs
@@ -23,66 +19,8 @@ from .platforms import DEFAULT_PLATFORM, Platform
 from .progress import Progress
 from .render import BuildPlan
 
-PACKAGE_DIR = Path(__file__).resolve().parent
 DOCKER_DIR = PACKAGE_DIR / "data" / "docker"  # the repository's docker/, shipped as package data
 IN_BUILD_SCRIPTS = ("check_install.py", "slim.py", "manifest.py")
-
-
-# --- build context ---------------------------------------------------------------------------
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0  # stable context: unchanged files keep the layer cache
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _package_filter(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-    if "__pycache__" in info.name or info.name.endswith(".pyc") or info.name.startswith("ptkit/data"):
-        return None  # data/ is links into the checkout: the matrix is added as a file below
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
-
-
-def _dir_entry(tar: tarfile.TarFile, name: str) -> None:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.DIRTYPE
-    info.mode = 0o755
-    tar.addfile(info)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a build context holds besides the inputs' wheelhouse and CA bundle."""
-
-    dockerfile: Path
-    files: dict[str, bytes]
-    matrix_text: bytes = b""  # the image's ptkit gets the matrix it was built from (`ptkit matrix` inside it)
-
-
-@contextmanager
-def build_context(context: Context, inputs: BuildInputs) -> Iterator[Any]:
-    """A tar build context in a temp file (wheelhouses can be GBs), deleted whatever happens."""
-    with tempfile.TemporaryFile(prefix="ptkit-context-") as fh:
-        with tarfile.open(fileobj=fh, mode="w") as tar:
-            _add_bytes(tar, "Dockerfile", context.dockerfile.read_bytes())
-            for name, data in context.files.items():
-                _add_bytes(tar, name, data)
-            tar.add(PACKAGE_DIR, arcname="ptkit", filter=_package_filter)
-            if context.matrix_text:
-                _add_bytes(tar, "ptkit/data/matrix.toml", context.matrix_text)
-            _dir_entry(tar, "wheelhouse")
-            wheelhouse = inputs.wheelhouse
-            for wheel in sorted(wheelhouse.iterdir()) if wheelhouse else []:
-                if wheel.is_file() and wheel.suffix in (".whl", ".gz", ".zip"):
-                    tar.add(wheel, arcname=f"wheelhouse/{wheel.name}", filter=_package_filter)
-            _dir_entry(tar, "ca")
-            if inputs.ca_bundle:
-                _add_bytes(tar, "ca/ca.pem", inputs.ca_bundle.read_bytes())
-        fh.seek(0)
-        yield fh
 
 
 # --- build -----------------------------------------------------------------------------------
@@ -146,6 +84,7 @@ class Sources:
     lock: bytes = b""  # --lock's bytes, its pins agreeing with the matrix
     # flavor: (COMPILER, compiler.lock) where a compiler lock was checked; otherwise toolchain decides (reads nothing)
     compilers: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    wheels: frozenset[tuple[str, str]] | None = None  # the wheelhouse files the build installs (context.locked_wheels)
 
 
 def check_base_platform(base: Any, ref: str, platform: Platform) -> None:
@@ -177,7 +116,7 @@ def build_variant(api: Any, plan: BuildPlan, inputs: BuildInputs, sources: Sourc
         "compiler.lock": compiler_lock,
     }
     return run_build(
-        api, Context(DOCKER_DIR / "Dockerfile", files, sources.matrix_text),
+        api, Context(DOCKER_DIR / "Dockerfile", files, sources.matrix_text, sources.wheels),
         buildargs={**plan.build_args(), "COMPILER": compiler}, tags=tags or plan.image.tags,
         title=f"building {plan.variant.name} {plan.flavor} ({plan.variant.torch})", inputs=inputs,
         engine=engine_options(plan),

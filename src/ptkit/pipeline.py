@@ -84,6 +84,7 @@ def preflight(req: Request) -> build.Sources:
     """Refuse what would fail minutes into a build: unusable inputs, a stale lock or compiler lock, an index that
     does not answer. Each input is checked and read here once, before the daemon is asked anything."""
     from . import toolchain
+    from .context import locked_wheels
     from .locks import check_lock
 
     variant, inputs = req.variant, req.inputs
@@ -101,7 +102,9 @@ def preflight(req: Request) -> build.Sources:
         raise PtkitError(f"the package index {url} does not answer ({why}): make a wheelhouse where it is reachable "
                          f"(`ptkit wheelhouse {variant.name} DIR --use-variant-index`) and pass --wheelhouse DIR"
                          f"{instead}")
-    return build.Sources(req.matrix.path.read_bytes(), lock, compilers)
+    compiler_lock = toolchain.compiler_lock_path(inputs.lock).read_bytes() if locked else b""
+    wheels = locked_wheels(lock, compiler_lock if toolchain.has_compiler(variant) else None)
+    return build.Sources(req.matrix.path.read_bytes(), lock, compilers, wheels)
 
 
 def build_images(api: Any, req: Request, sources: build.Sources) -> list[Built]:

@@ -1,6 +1,7 @@
 """A team image that compiles a CUDA extension from source, the way a team installs flash-attn: a small source
 package with a CUDAExtension, in a wheelhouse beside the variant's wheels, installed by `ptkit build VARIANT
---extra-requirements ...` with every index cut off and no GPU; the built image imports it (nvcc ran for the
+--extra-requirements ...` from that wheelhouse alone (the team's index cut off) and no GPU; the row's own layers
+are reused, not rebuilt; the built image imports it (nvcc ran for the
 devel image's default TORCH_CUDA_ARCH_LIST) and the verifier passes, compile:cuda-extension included.
 The CUDA rows the Docker tests build ($PTKIT_TEST_CUDA, cuda130 in CI); a row whose devel image has no nvcc
 (ptkit.toolchain.has_compiler: before CUDA 13) is skipped with the reason."""
@@ -16,7 +17,7 @@ import pytest
 
 from ptkit import toolchain
 from tests.utils import matrix_facts
-from tests.utils.docker_helpers import TrackedContainer
+from tests.utils.docker_helpers import TrackedContainer, skip_without_disk
 from tests.utils.ptkit_cli import run_ptkit
 
 docker = pytest.importorskip("docker")
@@ -68,12 +69,25 @@ def sdist(tmp_path, torch_pin: str) -> Path:
     return found
 
 
+def venv_step(api, ref: str) -> str:
+    """The id of the build step that first copied into /opt/venv (the venv; devel later copies torch's headers
+    back): the classic builder's history names each step's image, and a step rebuilt gets a new id even where
+    its content is equal. History lists the newest step first."""
+    steps = [h["Id"] for h in api.images.get(ref).history() if " in /opt/venv" in h["CreatedBy"]]
+    assert steps and steps[-1].startswith("sha256:"), api.images.get(ref).history()
+    return steps[-1]
+
+
 @pytest.mark.builds
 @pytest.mark.parametrize("v", matrix_facts.cuda_under_test(), ids=lambda v: v.name)
 def test_a_team_image_compiles_a_cuda_extension_from_source_offline(api, v, builds, tmp_path, child_images):
     if not toolchain.has_compiler(v):
         pytest.skip(f"{v.name}: no CUDA compiler in its devel image ({toolchain.why_none(v)})")
-    builds.image(v)  # the row's own build (both flavors, verified) first: the team build reuses its stages
+    row = builds.image(v)  # the row's own build (both flavors, verified) first: the team build reuses its stages
+    row_venv = venv_step(api, row.tag)
+    # measured on cuda130: 11.5 GB above the row's images at the team build's peak (its context and wheelhouse
+    # layer, and pip's isolated build environment with a second torch)
+    skip_without_disk(api, 15, f"the team build on {v.name}")
     wheels = tmp_path / "wheelhouse"
     wheels.mkdir()
     for wheel in builds.wheelhouse(v).iterdir():  # the variant's wheels, the compiler's and its lock: hard links
@@ -83,10 +97,14 @@ def test_a_team_image_compiles_a_cuda_extension_from_source_offline(api, v, buil
     reqs.write_text("ptkit-team-cuda==1.0\n")
     tag = f"ptkit-test/team-cuda:{v.image_name}"
     options = [o.replace(str(builds.wheelhouse(v)), str(wheels)) for o in builds.options(v)]
-    proc = run_ptkit("build", v.name, "--flavor", "devel", *options, "--index-url", DEAD_INDEX,
-                     "--team-index-url", DEAD_INDEX, "--extra-requirements", str(reqs), "--tag", tag, timeout=5400)
+    proc = run_ptkit("build", v.name, "--flavor", "devel", *options, "--team-index-url", DEAD_INDEX,
+                     "--extra-requirements", str(reqs), "--tag", tag, timeout=5400)
     child_images.append(tag)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # The row's devel image reuses the venv already built (its later label and manifest layers may differ in an
+    # uncommitted checkout): the wheelhouse's extra sdist is not in the row's context (only its locked wheels
+    # are), so no 5 GB venv is installed a second time.
+    assert venv_step(api, row.tag) == row_venv
     out = api.containers.run(tag, ["-c", PROBE], entrypoint=["python"], remove=True,
                              labels={"ptkit.role": "test"}).decode()
     assert "/opt/team/" in out and "/opt/cuda/home" in out, out
