@@ -34,9 +34,10 @@ def test_a_cuda_12_row_says_why_it_has_none():
     assert toolchain.why_none(MATRIX.get("cpu", None)) == "CPU row"
 
 
-@pytest.mark.parametrize("row", ["cuda130", "cuda132"])
-def test_the_committed_compiler_lock_is_torchs_cuda_release_and_shares_its_runtime_wheel(row):
-    row_lock, compiler_lock = LOCKS / f"{row}.txt", LOCKS / f"{row}-nvcc.txt"
+@pytest.mark.parametrize("row,image", [("cuda130", "cuda130"), ("cuda132", "cuda132"),
+                                       ("cuda130", "cuda130-arm64"), ("cuda132", "cuda132-arm64")])
+def test_the_committed_compiler_lock_is_torchs_cuda_release_and_shares_its_runtime_wheel(row, image):
+    row_lock, compiler_lock = LOCKS / f"{image}.txt", LOCKS / f"{image}-nvcc.txt"
     assert toolchain.compiler_lock_path(row_lock) == compiler_lock
     row_lines, compiler_lines = lock_lines(row_lock), lock_lines(compiler_lock)
     # The same files (name, version and hash) as torch's own: the meta package and the CUDA runtime.
@@ -47,6 +48,22 @@ def test_the_committed_compiler_lock_is_torchs_cuda_release_and_shares_its_runti
     release = MATRIX.get(row, None).cuda  # "13.0": nvcc's version starts with the row's CUDA release
     assert pins["nvidia-cuda-nvcc"].startswith(release + ".")
     assert all("--hash=sha256:" in line for line in compiler_lines.values())
+
+
+@pytest.mark.parametrize("row", ["cuda130", "cuda132"])
+def test_the_arm64_compiler_lock_pins_the_same_releases_as_other_files(row):
+    amd, arm = (lock_lines(LOCKS / f"{image}-nvcc.txt") for image in (row, f"{row}-arm64"))
+    assert lock_pins("\n".join(amd.values())) == lock_pins("\n".join(arm.values()))  # one CUDA release
+    # nvcc is a native program: each machine has its own wheel, so its own hash (the meta package has one wheel)
+    assert amd["nvidia-cuda-nvcc"] != arm["nvidia-cuda-nvcc"] and amd["cuda-toolkit"] == arm["cuda-toolkit"]
+
+
+def test_ptkit_lock_compiler_for_arm64_remakes_the_committed_lock(tmp_path):
+    """`ptkit lock cuda130 --compiler --platform linux/arm64`, resolved on PyPI for aarch64 (uv's target)."""
+    out = tmp_path / "nvcc.txt"
+    proc = run_ptkit("lock", "cuda130", "--compiler", "--platform", "linux/arm64", "-o", str(out), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_text() == (LOCKS / "cuda130-arm64-nvcc.txt").read_text()
 
 
 def test_the_requirement_comes_from_torchs_requires_dist_line():

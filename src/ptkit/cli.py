@@ -233,8 +233,6 @@ def _cmd_lock(args: argparse.Namespace) -> int:
     """--compiler locks the devel flavor's nvcc (ptkit.toolchain); without it, the row's packages."""
     from . import toolchain
 
-    if args.compiler:
-        commands.default_only(args.platform, "lock the compiler")
     return toolchain.cmd_lock_compiler(args) if args.compiler else commands.cmd_lock(args)
 
 

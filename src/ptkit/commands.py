@@ -152,7 +152,6 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 def cmd_wheelhouse(args: argparse.Namespace) -> int:
     from . import locks, toolchain, wheels
     from .inputs import UV_VERSION
-    from .platforms import DEFAULT_PLATFORM
 
     variant, (reqs, expected) = _row_requirements(args)
     platform = variant.on(args.platform)
@@ -161,8 +160,8 @@ def cmd_wheelhouse(args: argparse.Namespace) -> int:
     indexes = wheels.Indexes(args.index_url, args.extra_index_url, args.use_variant_index)
     lock = wheels.wheelhouse(variant, reqs, args.dest, indexes=indexes, lock=args.lock, platform=platform)
     uv = wheels.add_uv(variant, args.dest, args.index_url, platform)
-    # the devel flavor's compiler (CUDA 13): the default platform's only, for now (issue 21)
-    nvcc = platform == DEFAULT_PLATFORM and toolchain.add_compiler_wheels(variant, args.dest, args.lock)
+    # the devel flavor's compiler (CUDA 13), for the image's platform
+    nvcc = toolchain.add_compiler_wheels(variant, args.dest, args.lock, platform)
     print(f"wheelhouse {args.dest}: {len(locks.locked_files(lock))} wheels, lock {lock}"
           f"{f'; also uv {UV_VERSION} for --installer uv (not in the lock)' if uv else ''}"
           f"{'; also the devel compiler, lock ' + str(toolchain.compiler_lock_path(lock)) if nvcc else ''}")

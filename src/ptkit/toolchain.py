@@ -26,6 +26,7 @@ from .errors import PtkitError
 from .images import lock_path
 from .locks import lock_pins, resolve, target_args
 from .matrix import Variant
+from .platforms import DEFAULT_PLATFORM, Platform
 from .verify.extension import compiler_requirement
 
 TOOLKIT = "cuda-toolkit"
@@ -62,15 +63,17 @@ def requirement_from_lock(row_lock_text: str, where: str) -> str:
 
 
 def lock_compiler(variant: Variant, row_lock: Path, *, isolated: bool = False,
-                  ca_bundle: Path | None = None) -> str:
-    """The hash lock of the row's compiler, resolved on the row's index (no wheel downloaded)."""
+                  ca_bundle: Path | None = None, platform: Platform = DEFAULT_PLATFORM) -> str:
+    """The hash lock of the row's compiler on a platform, resolved on the row's index for that platform's
+    machine (as the row lock is: uv for another machine, no wheel downloaded)."""
     if not has_compiler(variant):
         raise PtkitError(f"variant {variant.name} has no CUDA compiler wheels ({why_none(variant)})")
     try:
         text = row_lock.read_text()
     except OSError as exc:
         raise PtkitError(f"{row_lock}: {exc.strerror} (lock the row first: `ptkit lock {variant.name}`)") from None
-    return resolve(variant, [requirement_from_lock(text, str(row_lock))], isolated=isolated, ca_bundle=ca_bundle)
+    return resolve(variant, [requirement_from_lock(text, str(row_lock))], isolated=isolated, ca_bundle=ca_bundle,
+                   platform=platform)
 
 
 def build_files(variant: Variant, flavor: str, row_lock: Path | None) -> tuple[str, bytes]:
@@ -92,13 +95,15 @@ def build_files(variant: Variant, flavor: str, row_lock: Path | None) -> tuple[s
 
 
 def cmd_lock_compiler(args: argparse.Namespace) -> int:
-    """`ptkit lock VARIANT --compiler`: locks/IMAGE-nvcc.txt (or -o), from the row lock locks/IMAGE.txt."""
+    """`ptkit lock VARIANT --compiler [--platform P]`: locks/IMAGE-nvcc.txt (or -o), from the row lock
+    locks/IMAGE.txt of that platform (IMAGE carries the platform's suffix: cuda130-arm64-nvcc.txt)."""
     from .matrix import load
 
     variant = load(args.matrix).get(args.variant, args.source)
-    row_lock = lock_path(variant)
+    platform = variant.on(args.platform)
+    row_lock = lock_path(variant, platform)
     out = args.output or compiler_lock_path(row_lock)
-    text = lock_compiler(variant, row_lock, isolated=args.isolated, ca_bundle=args.ca_bundle)
+    text = lock_compiler(variant, row_lock, isolated=args.isolated, ca_bundle=args.ca_bundle, platform=platform)
     try:
         out.write_text(text)
     except OSError as exc:
@@ -107,15 +112,16 @@ def cmd_lock_compiler(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_compiler_wheels(variant: Variant, dest: Path, row_lock: Path | None) -> bool:
+def add_compiler_wheels(variant: Variant, dest: Path, row_lock: Path | None,
+                        platform: Platform = DEFAULT_PLATFORM) -> bool:
     """`ptkit wheelhouse` of a CUDA 13 row: also the compiler lock's wheels (hash-checked), and that lock as
     dest/requirements-nvcc.txt, beside the wheelhouse's requirements.lock, where a build looks for it.
     False when the row has no compiler or no compiler lock is committed for it."""
-    source = compiler_lock_path(row_lock or lock_path(variant))
+    source = compiler_lock_path(row_lock or lock_path(variant, platform))
     if not has_compiler(variant) or not source.is_file():
         return False
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet", "--dest", str(dest),
-           *target_args(variant), "--no-deps", "--require-hashes", "-r", str(source)]
+           *target_args(variant, platform), "--no-deps", "--require-hashes", "-r", str(source)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise PtkitError(f"pip could not download the compiler wheels of {source}: "
