@@ -96,7 +96,7 @@ def build_files(variant: Variant, flavor: str, row_lock: Path | None) -> tuple[s
 
 def cmd_lock_compiler(args: argparse.Namespace) -> int:
     """`ptkit lock VARIANT --compiler [--platform P]`: locks/IMAGE-nvcc.txt (or -o), from the row lock
-    locks/IMAGE.txt of that platform (IMAGE carries the platform's suffix: cuda130-arm64-nvcc.txt)."""
+    locks/IMAGE.txt of that platform (IMAGE carries the platform's name suffix, as the row lock's does)."""
     from .matrix import load
 
     variant = load(args.matrix).get(args.variant, args.source)
