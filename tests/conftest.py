@@ -41,9 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def free_disk(when: str) -> str:
-    """Free disk where the checkout and the engine's layers live: a CUDA row's build needs about 25 GB at its
-    peak (measured: context, wheelhouse layer, venv layer and its copy in the final stage), so a machine's own
-    shortage reads here, not only as 'no space left on device' minutes into a build."""
+    """Free disk where the checkout and the engine's layers live: a CUDA row's build needs a lot at its peak
+    (tests/utils/builds.CUDA_ROW_PEAK_GB: context, wheelhouse layer, venv layer and its copy in the final stage),
+    so a machine's own shortage reads here, not only as 'no space left on device' minutes into a build."""
     places = {"checkout": ROOT, "docker data": Path("/var/lib/docker")}
     found = [f"{what} {shutil.disk_usage(path).free / 1e9:.1f} GB" for what, path in places.items() if path.exists()]
     return f"ptkit: free disk {when}: " + ", ".join(found)

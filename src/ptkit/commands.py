@@ -43,15 +43,6 @@ def _build_request(args: argparse.Namespace) -> Any:
                             variant.on(args.platform))
 
 
-def default_only(platform: str, what: str) -> None:
-    """Not yet (issue 21): a platform other than the default has its row locks (`ptkit lock --platform`),
-    wheelhouses (from such a lock), base (`ptkit base --platform`) and image builds, and no compiler lock."""
-    from .platforms import DEFAULT_PLATFORM
-
-    if platform != DEFAULT_PLATFORM.name:
-        raise UsageError(f"not yet: ptkit cannot {what} for {platform}")
-
-
 def _signed_request(args: argparse.Namespace) -> Any:
     """The build request with --sign's key, read and checked before the build (a bad key fails in a second)."""
     import dataclasses
