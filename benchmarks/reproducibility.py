@@ -1,17 +1,22 @@
-"""Two --no-cache builds of one variant from the same inputs: are their fingerprints equal, and their image ids?
+"""Two --no-cache builds of one variant from the same commit, inputs and lock, the way `ptkit build` builds (both
+flavors, normalized, SOURCE_DATE_EPOCH the commit's time): equal image ids, and equal digests once pushed?
 
-  python benchmarks/reproducibility.py [--variant cpu] [--flavor devel] [--wheelhouse DIR --lock FILE]
+  python benchmarks/reproducibility.py [--variant cpu] [--wheelhouse DIR --lock FILE]
   python benchmarks/reproducibility.py --compare IMAGE_A IMAGE_B     # two images built already
 
-Prints both fingerprints (and the paths whose entries differ), both image ids, and where the ids differ:
-the config fields (created, history) and, layer by layer, whether the layer tars differ in content or only
-in the timestamps the classic builder writes into them. Exit 0 when the fingerprints are equal.
+Run A builds both flavors and pushes each to a throwaway local registry (tests/utils/registry.py); its images
+are then removed from the engine, so run B's layers are made again from B's own bytes; run B builds and pushes
+to another repository. Printed per flavor: both image ids and both pushed digests, EQUAL or DIFFER, and for
+different ids where they differ (config fields, and layer by layer content or timestamps only). The output's
+first line names the command and the commit. Exit 0 when every pair is equal.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import shlex
 import sys
 import tarfile
 import tempfile
@@ -20,32 +25,51 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # tests.utils.registry: the throwaway registry the Docker tests use too
 
-from ptkit import build, docker_api, images, matrix, provenance, render, toolchain  # noqa: E402
+from ptkit import docker_api, images, matrix, pipeline, provenance  # noqa: E402
 from ptkit.cli import OneLineParser  # noqa: E402
-from ptkit.inputs import BuildInputs  # noqa: E402
+from ptkit.inputs import BuildInputs, Destination  # noqa: E402
 from ptkit.repro import fingerprint  # noqa: E402
 
 
-def build_twice(api: Any, args: argparse.Namespace) -> tuple[str, str]:
+def build_run(api: Any, args: argparse.Namespace, registry: str, run: str) -> dict[str, tuple[str, str]]:
+    """One --no-cache build of both flavors through the pipeline, each pushed: {flavor: (image id, digest)}."""
     m = matrix.load(ROOT / "matrix.toml")
-    variant = m.get(args.variant)
-    inputs = BuildInputs(base_image=args.base_image, wheelhouse=args.wheelhouse, lock=args.lock, no_cache=True)
-    created = provenance.commit_time(ROOT)
-    if created is None:
-        raise SystemExit("reproducibility: not a git checkout: no commit time to build from")
-    prov = images.Provenance("benchmark", created, source_time=created)  # SOURCE_DATE_EPOCH as `ptkit build` sets it
-    image = images.Image(variant, prov, args.flavor, base_image=args.base_image or "")
-    plan = render.plan(image, inputs)
-    lock = args.lock.read_bytes() if args.lock else b""
-    compiler = toolchain.build_files(variant, args.flavor, args.lock)
-    sources = build.Sources(m.path.read_bytes(), lock, {args.flavor: compiler})
-    refs = []
-    for run in ("a", "b"):
-        ref = f"ptkit-repro/{variant.name}:{run}"
-        build.build_variant(api, plan, inputs, sources, tags=[ref])
-        refs.append(ref)
-    return refs[0], refs[1]
+    inputs = BuildInputs(base_image=args.base_image, wheelhouse=args.wheelhouse, lock=args.lock, no_cache=True,
+                         ca_bundle=args.ca_bundle)
+    req = pipeline.request(m, m.get(args.variant), inputs, Destination())
+    built = pipeline.build_images(api, req, pipeline.preflight(req))
+    out = {}
+    for b in built:
+        ref = f"{registry}/repro/{args.variant}:{b.desc.flavor}-{run}"
+        api.images.get(b.image_id).tag(ref)
+        out[b.desc.flavor] = (b.image_id, pipeline.build.push(api, [ref])[ref])
+    return out
+
+
+def forget(api: Any, ids: list[str]) -> None:
+    """Remove run A's images (every tag), so that run B's normalized layers are the engine's from B's bytes."""
+    for image_id in ids:
+        api.images.remove(image_id, force=True)
+
+
+def build_twice(api: Any, args: argparse.Namespace) -> bool:
+    from tests.utils.registry import LocalRegistry
+
+    if provenance.git_revision(ROOT).endswith(("-dirty", "unknown")):
+        raise SystemExit("reproducibility: commit first: an uncommitted tree's image takes the build's time")
+    with LocalRegistry(api) as reg:
+        a = build_run(api, args, reg.host, "a")
+        forget(api, [image_id for image_id, _ in a.values()])
+        b = build_run(api, args, reg.host, "b")
+    equal = True
+    for flavor in a:
+        for what, i in (("image ids", 0), ("pushed digests", 1)):
+            same = a[flavor][i] == b[flavor][i]
+            equal &= same
+            print(f"{args.variant} {flavor} {what} {'EQUAL' if same else 'DIFFER'}: {a[flavor][i]} {b[flavor][i]}")
+    return equal
 
 
 def compare_fingerprints(api: Any, a: str, b: str) -> bool:
@@ -78,7 +102,6 @@ def layer_entries(path: Path) -> dict[str, tuple[Any, ...]]:
 
 def saved_layers(api: Any, ref: str, directory: Path) -> list[Path]:
     """The image's layer tars, in order (docker save's manifest.json)."""
-    import json
 
     directory.mkdir(parents=True)
     archive = directory / "image.tar"
@@ -115,20 +138,24 @@ def compare_layers(api: Any, a: str, b: str) -> None:
 def main() -> int:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="cpu")
-    parser.add_argument("--flavor", default=images.DEFAULT_FLAVOR)
     parser.add_argument("--base-image", default=images.LOCAL_BASE)
     parser.add_argument("--wheelhouse", type=Path, default=ROOT / ".cache" / "wheelhouse" / "cpu")
     parser.add_argument("--lock", type=Path, default=ROOT / "locks" / "cpu.txt")
+    parser.add_argument("--ca-bundle", type=Path, default=None)
     parser.add_argument("--compare", nargs=2, metavar="IMAGE", help="compare two images built already")
     args = parser.parse_args()
+    print(f"$ python benchmarks/reproducibility.py {shlex.join(sys.argv[1:])}   (commit "
+          f"{provenance.git_revision(ROOT)})")
     api = docker_api.client()
-    a, b = args.compare or build_twice(api, args)
+    if not args.compare:
+        return 0 if build_twice(api, args) else 1
+    a, b = args.compare
     equal = compare_fingerprints(api, a, b)
     ida, idb = api.images.get(a).id, api.images.get(b).id
     print(f"image ids {'EQUAL' if ida == idb else 'DIFFER'}: {ida} {idb}")
     if ida != idb:
         compare_layers(api, a, b)
-    return 0 if equal else 1
+    return 0 if equal and ida == idb else 1
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from ptkit import matrix
+from ptkit.docker_api import ChunkStream
 from tests.utils import matrix_facts
-from tests.utils.docker_helpers import ChunkStream, repository_and_tag
+from tests.utils.docker_helpers import repository_and_tag
 from tests.utils.registry import LocalRegistry, listening
 
 

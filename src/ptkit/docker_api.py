@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import PtkitError
@@ -81,3 +83,22 @@ def stream_error(chunk: dict[str, Any]) -> str | None:
     if detail:
         return " ".join(str(detail.get("message", detail)).split())
     return None
+
+
+class ChunkStream(io.RawIOBase):
+    """A read-only stream over an iterator of byte chunks (the engine's export stream)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.pending = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            self.pending = next(self.chunks, b"")
+            if not self.pending:
+                return 0
+        n = min(len(buffer), len(self.pending))
+        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
+        return n

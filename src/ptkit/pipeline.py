@@ -1,8 +1,9 @@
 """The host's orders, in one place: each host command is one function here, from typed values to typed values.
 
-    build:           preflight -> build -> push -> sign each pushed digest (--sign) -> attest its provenance, SBOM
-    check:           preflight -> build -> push -> sign -> verify each image in a container -> write the reports
-                     -> attest (the provenance names the report)
+    build:           preflight -> build -> normalize (bit for bit) -> push -> sign each pushed digest (--sign)
+                     -> attest its provenance, SBOM
+    check:           preflight -> build -> normalize -> push -> sign -> verify each image in a container
+                     -> write the reports -> attest (the provenance names the report)
     verify --image:  check its signature and provenance (--key) -> verify in a container -> write the report
     multi-node run:  preflight -> build (or reuse the current image) -> N containers -> collect -> judge
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import build, container, docker_api, fatbin_image, images, render, report
+from . import build, container, docker_api, fatbin_image, images, normalize, render, report
 from .errors import PtkitError
 from .images import CUDA_LABEL, REPORTS, VARIANT_LABEL, Image
 from .inputs import BuildInputs, Destination, check_inputs, index_answers
@@ -113,12 +114,15 @@ def build_images(api: Any, req: Request, sources: build.Sources) -> list[Built]:
     for desc in req.images:
         start = time.monotonic()
         if desc.team:
-            image_id = build.build_team(api, built[0].image, req.inputs, desc.tags)
+            below = built[0].image
+            image_id = build.build_team(api, below, req.inputs, desc.tags)
         else:
+            below = desc.base
             image_id = build.build_variant(api, render.plan(desc, req.inputs), inputs, sources)
             # --no-cache means "no layer from before this build": the next flavor reuses the shared layers
             # just made (installing 5 GB of wheels twice doubled a cold CUDA build, to no purpose).
             inputs = dataclasses.replace(req.inputs, no_cache=False)
+        image_id = normalize.normalize(api, image_id, normalize.Epoch.of(desc.provenance), below)
         built.insert(0, Built(desc, image_id, time.monotonic() - start))
     return built
 

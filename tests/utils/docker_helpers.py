@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ptkit.docker_api import ChunkStream
 from ptkit.images import LOCAL_BASE, ROLE_LABEL
 
 ROLE = ROLE_LABEL  # every container ptkit or a test starts carries it; the session teardown removes them all
@@ -85,25 +86,6 @@ def derived_image(api: Any, source: str, tag: str, shell: str, changes: list[str
         container.remove(force=True)
     child_images.append(tag)
     return tag
-
-
-class ChunkStream(io.RawIOBase):
-    """A read-only stream over an iterator of byte chunks (the engine's export stream)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self.chunks, self.pending = chunks, b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self.pending:
-            self.pending = next(self.chunks, b"")
-            if not self.pending:
-                return 0
-        n = min(len(buffer), len(self.pending))
-        buffer[:n], self.pending = self.pending[:n], self.pending[n:]
-        return n
 
 
 @contextlib.contextmanager
