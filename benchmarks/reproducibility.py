@@ -20,6 +20,7 @@ import shlex
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from ptkit.cli import OneLineParser  # noqa: E402
 from ptkit.inputs import BuildInputs, Destination  # noqa: E402
 from ptkit.repro import fingerprint  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from matrix_run import DiskPeak, prune_stages  # noqa: E402
+
 
 def build_run(api: Any, args: argparse.Namespace, registry: str, run: str) -> dict[str, tuple[str, str]]:
     """One --no-cache build of both flavors through the pipeline, each pushed: {flavor: (image id, digest)}."""
@@ -39,7 +43,11 @@ def build_run(api: Any, args: argparse.Namespace, registry: str, run: str) -> di
     inputs = BuildInputs(base_image=args.base_image, wheelhouse=args.wheelhouse, lock=args.lock, no_cache=True,
                          ca_bundle=args.ca_bundle)
     req = pipeline.request(m, m.get(args.variant), inputs, Destination())
-    built = pipeline.build_images(api, req, pipeline.preflight(req))
+    start = time.monotonic()
+    with DiskPeak(Path("/var/lib/docker")) as disk:  # the disk a build and its normalization take at their peak
+        built = pipeline.build_images(api, req, pipeline.preflight(req))
+    print(f"run {run}: both flavors built and normalized in {time.monotonic() - start:.0f} s; disk peak "
+          f"{(disk.peak - disk.start) / 1e9:.1f} GB above the run's start")
     out = {}
     for b in built:
         ref = f"{registry}/repro/{args.variant}:{b.desc.flavor}-{run}"
@@ -49,9 +57,11 @@ def build_run(api: Any, args: argparse.Namespace, registry: str, run: str) -> di
 
 
 def forget(api: Any, ids: list[str]) -> None:
-    """Remove run A's images (every tag), so that run B's normalized layers are the engine's from B's bytes."""
+    """Remove run A's images (every tag), so that run B's normalized layers are the engine's from B's bytes, and
+    the build stages they came from (run B builds with --no-cache: a CUDA row's stages are 20 GB of disk)."""
     for image_id in ids:
         api.images.remove(image_id, force=True)
+    prune_stages()
 
 
 def build_twice(api: Any, args: argparse.Namespace) -> bool:
