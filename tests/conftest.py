@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def free_disk(when: str) -> str:
     """Free disk where the checkout and the engine's layers live: a CUDA row's build needs a lot at its peak
-    (tests/utils/builds.CUDA_ROW_PEAK_GB: context, wheelhouse layer, venv layer and its copy in the final stage),
+    (tests/utils/builds.CUDA_ROW_PEAK_GB: context, wheelhouse and venv layers, the engine's export and load),
     so a machine's own shortage reads here, not only as 'no space left on device' minutes into a build."""
     places = {"checkout": ROOT, "docker data": Path("/var/lib/docker")}
     found = [f"{what} {shutil.disk_usage(path).free / 1e9:.1f} GB" for what, path in places.items() if path.exists()]

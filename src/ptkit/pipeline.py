@@ -114,15 +114,15 @@ def build_images(api: Any, req: Request, sources: build.Sources) -> list[Built]:
     for desc in req.images:
         start = time.monotonic()
         if desc.team:
-            below = built[0].image
-            image_id = build.build_team(api, below, req.inputs, desc.tags)
+            # Not normalized: a team layer holds what its own build compiled (not reproducible as it stands), and
+            # the engine's export and load would each take a temporary copy of the whole image below it.
+            image_id = build.build_team(api, built[0].image, req.inputs, desc.tags)
         else:
-            below = desc.base
             image_id = build.build_variant(api, render.plan(desc, req.inputs), inputs, sources)
+            image_id = normalize.normalize(api, image_id, normalize.Epoch.of(desc.provenance), desc.base)
             # --no-cache means "no layer from before this build": the next flavor reuses the shared layers
             # just made (installing 5 GB of wheels twice doubled a cold CUDA build, to no purpose).
             inputs = dataclasses.replace(req.inputs, no_cache=False)
-        image_id = normalize.normalize(api, image_id, normalize.Epoch.of(desc.provenance), below)
         built.insert(0, Built(desc, image_id, time.monotonic() - start))
     return built
 

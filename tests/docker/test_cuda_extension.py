@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 from pathlib import Path
 
@@ -69,13 +70,13 @@ def sdist(tmp_path, torch_pin: str) -> Path:
     return found
 
 
-def venv_step(api, ref: str) -> str:
-    """The id of the build step that first copied into /opt/venv (the venv; devel later copies torch's headers
-    back): the classic builder's history names each step's image, and a step rebuilt gets a new id even where
-    its content is equal. History lists the newest step first."""
-    steps = [h["Id"] for h in api.images.get(ref).history() if " in /opt/venv" in h["CreatedBy"]]
-    assert steps and steps[-1].startswith("sha256:"), api.images.get(ref).history()
-    return steps[-1]
+def build_id(output: str, tag: str) -> str:
+    """The id the engine's build gave the image first tagged `tag` (build.py's "built ID in N s: TAGS" line),
+    before normalize.py made its reproducible copy: a build step the layer cache reused keeps its id."""
+    ids = [m.group(1) for m in re.finditer(r"^built (sha256:[0-9a-f]{12}) in [0-9.]+ s: ([^,\n]+)", output, re.M)
+           if m.group(2) == tag]
+    assert ids, f"no build of {tag} in the output"
+    return ids[-1]
 
 
 @pytest.mark.builds
@@ -84,7 +85,7 @@ def test_a_team_image_compiles_a_cuda_extension_from_source_offline(api, v, buil
     if not toolchain.has_compiler(v):
         pytest.skip(f"{v.name}: no CUDA compiler in its devel image ({toolchain.why_none(v)})")
     row = builds.image(v)  # the row's own build (both flavors, verified) first: the team build reuses its stages
-    row_venv = venv_step(api, row.tag)
+    row_build = build_id(row.output, row.tag)
     # measured on cuda130: 11.5 GB above the row's images at the team build's peak (its context and wheelhouse
     # layer, and pip's isolated build environment with a second torch)
     skip_without_disk(api, 15, f"the team build on {v.name}")
@@ -101,10 +102,9 @@ def test_a_team_image_compiles_a_cuda_extension_from_source_offline(api, v, buil
                      "--extra-requirements", str(reqs), "--tag", tag, timeout=5400)
     child_images.append(tag)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # The row's devel image reuses the venv already built (its later label and manifest layers may differ in an
-    # uncommitted checkout): the wheelhouse's extra sdist is not in the row's context (only its locked wheels
-    # are), so no 5 GB venv is installed a second time.
-    assert venv_step(api, row.tag) == row_venv
+    # The row's devel image is the one already built, every step from the layer cache: the wheelhouse's extra
+    # sdist is not in the row's context (only its locked wheels are), so no 5 GB venv is installed again.
+    assert build_id(proc.stderr, row.tag) == row_build
     out = api.containers.run(tag, ["-c", PROBE], entrypoint=["python"], remove=True,
                              labels={"ptkit.role": "test"}).decode()
     assert "/opt/team/" in out and "/opt/cuda/home" in out, out

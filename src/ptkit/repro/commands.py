@@ -1,4 +1,4 @@
-"""The reproducibility commands: `ptkit manifest|diff|fingerprint|sbom|conda-lock`. cli.py adds them with
+"""The reproducibility commands: `ptkit manifest|diff|reproduce|fingerprint|sbom|conda-lock`. cli.py adds them with
 `repro.commands.register(sub)`. Exit codes: 0 ok (diff: identical), 1 failure (diff: different), 2 usage.
 """
 
@@ -15,6 +15,8 @@ from ..images import DEFAULT_PLATFORM, LOCKS
 from ..options import add_matrix, subcommand
 from ..userfiles import path_arg, write_text
 from . import images
+
+CHECKOUT = Path(__file__).resolve().parents[3]  # src/ptkit/repro/ -> the checkout ptkit runs from
 
 
 def _client() -> Any:
@@ -48,6 +50,9 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from . import diff, snapshot
 
+    if args.layers:
+        return cmd_layers(args)
+
     a, b = snapshot.load(args.a, _client), snapshot.load(args.b, _client)
     if not diff.compared(a, b):  # two reports without facts, say: "identical" would claim what nobody checked
         raise UsageError(f"{a.label} and {b.label} have nothing diff can compare (no packages, facts or fingerprint "
@@ -55,6 +60,36 @@ def cmd_diff(args: argparse.Namespace) -> int:
     changes, unknown = diff.diff(a, b)
     print("\n".join(diff.render(a, b, changes, unknown)))
     return 1 if changes else 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    """`ptkit diff --layers A B`: two images' first differing layer, file by file."""
+    from . import layerdiff
+
+    api = _client()
+    names = (args.a, args.b)
+    first = layerdiff.first_difference(api, images.image(api, args.a).id, images.image(api, args.b).id, names)
+    print("\n".join(layerdiff.render(first, names)))
+    return 0 if first is None else 1
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .. import docker_api
+    from . import layerdiff, reproduce
+
+    api = _client()
+    original = docker_api.ensure_image(api, args.image, "pull it or check the name").id
+    rec = reproduce.recorded(images.manifest(api, args.image), args.image)
+    options = [*(["--wheelhouse", str(args.wheelhouse)] if args.wheelhouse else []),
+               *(["--ca-bundle", str(args.ca_bundle)] if args.ca_bundle else [])]
+    rebuilt = reproduce.rebuild(api, rec, args.repo, options)
+    if rebuilt == original:
+        print(f"identical: {args.image} and its rebuild from commit {rec.revision[:12]} are one image ({original})")
+        return 0
+    print(f"different: {args.image} is {original}, its rebuild from commit {rec.revision[:12]} is {rebuilt}")
+    names = (args.image, "the rebuild")
+    print("\n".join(layerdiff.render(layerdiff.first_difference(api, original, rebuilt, names), names)))
+    return 1
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
@@ -119,6 +154,15 @@ def register(sub: Any) -> None:
     diff = add("diff", "compare two images, manifests or reports (exit 0 identical, 1 different)", cmd_diff)
     diff.add_argument("a", metavar="A", help="an image, a manifest JSON file or a verify report")
     diff.add_argument("b", metavar="B", help="likewise")
+    diff.add_argument("--layers", action="store_true",
+                      help="two images: their first differing layer, file by file (type, mode, owner, mtime, content)")
+    reproduce = add("reproduce", "rebuild an image from the commit, lock and base its manifest names; compare "
+                    "(exit 0 identical, 1 different)", cmd_reproduce)
+    reproduce.add_argument("image")
+    reproduce.add_argument("--repo", type=path_arg, default=CHECKOUT, metavar="DIR",
+                           help="a git clone holding the image's commit (default: this checkout)")
+    reproduce.add_argument("--wheelhouse", type=path_arg, metavar="DIR", help="install from DIR (the lock's wheels)")
+    reproduce.add_argument("--ca-bundle", type=path_arg, metavar="FILE", help="as for `ptkit build`")
     fingerprint = add("fingerprint", "hash an image's environment files; compare with its manifest",
                       cmd_fingerprint)
     fingerprint.add_argument("image")
