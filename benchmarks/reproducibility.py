@@ -67,12 +67,17 @@ def forget(api: Any, ids: list[str]) -> None:
 def build_twice(api: Any, args: argparse.Namespace) -> bool:
     from tests.utils.registry import LocalRegistry
 
-    if provenance.git_revision(ROOT).endswith(("-dirty", "unknown")):
+    revision = provenance.git_revision(ROOT)
+    if revision.endswith(("-dirty", "unknown")):
         raise SystemExit("reproducibility: commit first: an uncommitted tree's image takes the build's time")
     with LocalRegistry(api) as reg:
         a = build_run(api, args, reg.host, "a")
         forget(api, [image_id for image_id, _ in a.values()])
         b = build_run(api, args, reg.host, "b")
+    if provenance.git_revision(ROOT) != revision:  # the builds send this checkout's files: both must see the same
+        print(f"the checkout changed during the run ({revision} -> {provenance.git_revision(ROOT)}): not a "
+              "comparison of one commit's builds; run it from a clone nobody edits")
+        return False
     equal = True
     for flavor in a:
         for what, i in (("image ids", 0), ("pushed digests", 1)):
