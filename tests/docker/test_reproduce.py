@@ -74,7 +74,7 @@ def test_reproduce_rebuilds_a_pushed_image_identically_and_names_a_changed_file(
     for line in api.images.push(ref, stream=True, decode=True):
         assert "error" not in line, line
     api.images.remove(ref)  # the registry's copy is what reproduce pulls
-    child_images.append("ptkit-reproduce/cpu:runtime")  # the rebuild's own tag
+    child_images.append("ptkit-reproduce/cpu:rebuild-runtime")  # the rebuild's own tag
     proc = run_ptkit("reproduce", ref, *options, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert proc.stdout.startswith(f"identical: {ref} and its rebuild from commit"), proc.stdout

@@ -11,6 +11,7 @@ of its config, which names every layer's digest); otherwise the first differing 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 from ..docker_api import split_ref
 from ..errors import PtkitError
 
-REBUILD_REPO = "ptkit-reproduce"  # the rebuild's own tag: ptkit-reproduce/VARIANT:FLAVOR
+REBUILD_REPO = "ptkit-reproduce"  # the rebuild's own tag: ptkit-reproduce/VARIANT:rebuild[-FLAVOR]
 
 
 @dataclass(frozen=True)
@@ -97,23 +98,30 @@ def rebuild_command(rec: Recorded, tree: Path, options: list[str]) -> list[str]:
     lock = lock_file(rec, tree)
     return [sys.executable, "-m", "ptkit", "build", rec.variant, "--source", rec.source, "--flavor", rec.flavor,
             "--base-image", rec.base_ref, "--matrix", str(tree / "matrix.toml"), "--no-cache",
-            "--tag", f"{REBUILD_REPO}/{rec.variant}:{rec.flavor}", *(["--lock", str(lock)] if lock else []), *options]
+            "--tag", f"{REBUILD_REPO}/{rec.variant}:rebuild", *(["--lock", str(lock)] if lock else []), *options]
 
 
 def rebuild(api: Any, rec: Recorded, repo: Path, options: list[str]) -> str:
     """Build the recorded image anew from its commit; return the rebuild's id. The tags the build moves onto
-    the rebuild (ptkit:VARIANT and the like) are moved back to the images they named before."""
+    the rebuild (ptkit:VARIANT and the like) are moved back to the images they named before, and the names it
+    adds removed, but ptkit-reproduce/VARIANT:rebuild[-FLAVOR]."""
     check_base(api, rec)
     before = {tag: image.id for image in api.images.list() for tag in image.tags}
     with tempfile.TemporaryDirectory(prefix="ptkit-reproduce-") as tmp:
         tree = checkout(repo, rec.revision, Path(tmp) / "src")
         env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-        proc = subprocess.run(rebuild_command(rec, tree, options), cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                              stderr=sys.stderr, timeout=7200)
+        proc = subprocess.run(rebuild_command(rec, tree, options), cwd=tree, env=env, stdout=subprocess.PIPE,
+                              stderr=sys.stderr, text=True, timeout=7200)
     if proc.returncode != 0:
         raise PtkitError(f"the rebuild from commit {rec.revision[:12]} failed (exit {proc.returncode}; its log above)")
-    rebuilt = api.images.get(f"{REBUILD_REPO}/{rec.variant}:{rec.flavor}").id
-    for tag, image_id in before.items():
-        if image_id != rebuilt and tag in api.images.get(rebuilt).tags:
-            api.api.tag(image_id, *split_ref(tag))
+    try:  # `ptkit build` prints what it built as JSON: [{"image": ..., "image_id": ...}]
+        rebuilt = str(json.loads(proc.stdout)[0]["image_id"])
+    except (ValueError, LookupError, TypeError):
+        raise PtkitError(f"the rebuild from commit {rec.revision[:12]} printed no image id") from None
+    keep = f"{REBUILD_REPO}/{rec.variant}:rebuild"
+    for tag in api.images.get(rebuilt).tags:
+        if tag in before and before[tag] != rebuilt:
+            api.api.tag(before[tag], *split_ref(tag))  # moved back to the image it named
+        elif tag not in before and not tag.startswith(keep):
+            api.images.remove(tag)  # a name the rebuild added: only the rebuild's own tag is left
     return rebuilt
