@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from . import __version__, commands, userfiles
 from .errors import PtkitError
 from .options import Formatter, add_matrix, add_platform, subcommand
+from .platforms import PLATFORMS
 from .userfiles import path_arg
 from .verify import cli as verify_cli
 from .verify import distributed
@@ -103,6 +104,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     verify_cli.add_verify_args(verify)
     verify.add_argument("--image", metavar="IMAGE", help="verify this image in a throwaway container")
     verify.add_argument("--variant", help="with --image: also expect this matrix variant's CUDA")
+    verify.add_argument("--platform", choices=tuple(PLATFORMS), default=None,
+                        help="with --image: that platform's image of a multi-platform tag (pulled for it; run "
+                             "emulated, without a GPU, when it is another machine's)")
     verify.add_argument("--key", type=path_arg, metavar="PUB",
                         help="with --image: refuse it unless signed, with its provenance, by this cosign public key; "
                              "shows the provenance; the signed digest runs")

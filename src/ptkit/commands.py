@@ -88,15 +88,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
             distributed.leave(code)
         return code
     if not args.image:
-        if args.variant or args.key:
-            raise UsageError(f"{'--variant' if args.variant else '--key'} goes with --image")
+        if given := next((f"--{name}" for name in ("variant", "key", "platform") if getattr(args, name, None)), None):
+            raise UsageError(f"{given} goes with --image")
         return verify_cli.verify_main(args)
     from . import matrix, pipeline, report
     from .repro import sign
     from .verify.options import VerifyOptions
 
     variant = matrix.load(args.matrix).get(args.variant) if args.variant else None
-    how = pipeline.Verification(VerifyOptions.from_namespace(args), variant, args.gpu, args.timeout)
+    from .platforms import PLATFORMS
+
+    how = pipeline.Verification(VerifyOptions.from_namespace(args), variant, args.gpu, args.timeout,
+                                platform=PLATFORMS[args.platform] if args.platform else None)
     key = sign.read_key(args.key, private=False) if args.key else None
     result = pipeline.verify_image(args.image, how, Path(args.report) if args.report else None, key)
     print(json.dumps(result.to_dict(), indent=2) if args.json else report.summary(result))

@@ -58,21 +58,28 @@ def has_nvidia_runtime(api: Any) -> bool:
     )
 
 
-def ensure_image(api: Any, ref: str, hint: str) -> Any:
-    """The local image, pulled once if missing; a one-line error with `hint` when neither works."""
+def ensure_image(api: Any, ref: str, hint: str, platform: str | None = None) -> Any:
+    """The local image, pulled once if missing; a one-line error with `hint` when neither works. With
+    `platform` ('linux/arm64'), that platform's image: the local one when it is of that architecture, else pulled
+    for it (a multi-platform tag's image index names one image per platform)."""
     from docker.errors import APIError, ImageNotFound
 
     try:
-        return api.images.get(ref)
+        image = api.images.get(ref)
+        if platform is None or image.attrs.get("Architecture") == platform.split("/")[1]:
+            return image
     except ImageNotFound:
         pass
     except APIError as exc:  # e.g. 400 for a reference the engine cannot parse
         raise PtkitError(f"image {ref}: {short(exc.explanation or exc)}") from None
     repo, tag = (ref, None) if "@" in ref else split_ref(ref)
     try:
-        return api.images.pull(repo, tag=tag)
+        image = api.images.pull(repo, tag=tag, **({"platform": platform} if platform else {}))
     except APIError as exc:
         raise PtkitError(f"image {ref} is not here and cannot be pulled ({short(exc)}); {hint}") from None
+    if platform and image.attrs.get("Architecture") != platform.split("/")[1]:
+        raise PtkitError(f"image {ref} has no {platform} image (the registry gave {image.attrs.get('Architecture')})")
+    return image
 
 
 def stream_error(chunk: dict[str, Any]) -> str | None:

@@ -79,6 +79,7 @@ class Verification:
     timeout: int = container.DEFAULT_TIMEOUT
     verifier: Path = container.VERIFY_DIR  # the verifier injected into images that are not ptkit's
     digests: dict[str, str] = field(default_factory=dict)  # the pushed tags, for the report's run block
+    platform: Platform | None = None  # --image of this platform (pulled for it), not the engine's default
 
 
 def preflight(req: Request) -> build.Sources:
@@ -174,15 +175,17 @@ def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:
 
 def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     """Run the verifier in a throwaway container of `image`; the report gets its `run` block."""
-    img = docker_api.ensure_image(api, image, "build it (`ptkit build`) or check the name")
+    img = docker_api.ensure_image(api, image, "build it (`ptkit build`) or check the name",
+                                  how.platform.name if how.platform else None)
     labels = img.labels or {}
-    use_gpu = how.gpu == "yes" or (how.gpu == "auto" and docker_api.has_nvidia_runtime(api))
-    if how.gpu == "auto" and not use_gpu and labels.get(CUDA_LABEL) != "":  # CUDA or unknown image
+    gpu = gpu_for(how.platform, how.gpu) if how.platform else how.gpu
+    use_gpu = gpu == "yes" or (gpu == "auto" and docker_api.has_nvidia_runtime(api))
+    if gpu == "auto" and not use_gpu and labels.get(CUDA_LABEL) != "":  # CUDA or unknown image
         print("ptkit: this host has no NVIDIA container runtime: verifying without a GPU", file=sys.stderr)
     argv = to_argv(how.options.expecting(how.variant.cuda if how.variant else "", use_gpu))
     inject = not labels.get(VARIANT_LABEL)  # not a ptkit image: bring the verifier in
-    result = container.run_verifier(api, image, argv, inject=inject, gpu=use_gpu, timeout=how.timeout,
-                                    verifier=how.verifier)
+    result = container.run_verifier(api, img.id if how.platform else image, argv, inject=inject, gpu=use_gpu,
+                                    timeout=how.timeout, verifier=how.verifier)
     run = images.RunBlock(image, img.id, labels, how.variant.name if how.variant else None, use_gpu, how.digests)
     return report.with_run(result, run)
 
