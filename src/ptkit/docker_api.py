@@ -60,8 +60,8 @@ def has_nvidia_runtime(api: Any) -> bool:
 
 def ensure_image(api: Any, ref: str, hint: str, platform: str | None = None) -> Any:
     """The local image, pulled once if missing; a one-line error with `hint` when neither works. With
-    `platform` ('linux/arm64'), that platform's image: the local one when it is of that architecture, else pulled
-    for it (a multi-platform tag's image index names one image per platform)."""
+    `platform` (a Docker platform name, platforms.Platform.name), that platform's image: the local one when it
+    is of that architecture, else pulled for it (a multi-platform tag's image index names one per platform)."""
     from docker.errors import APIError, ImageNotFound
 
     try:
