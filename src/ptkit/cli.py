@@ -139,6 +139,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="where VARIANT.json (devel) and VARIANT-runtime.json go")
     check.set_defaults(func=commands.cmd_check)
 
+    index = subcommand(sub, "index", "one tag for several platforms: an image index of their pushed images")
+    index.add_argument("ref", metavar="REF", help="the index's tag, e.g. localhost:5000/team/pytorch:cpu")
+    index.add_argument("images", nargs="+", metavar="IMAGE", help="a pushed image per platform, in REF's registry")
+    index.add_argument("--insecure", action="store_true", help="plain HTTP (default only for a loopback registry)")
+    index.add_argument("--json", action="store_true", help="print the index's digest and platforms as JSON")
+    index.set_defaults(func=commands.cmd_index)
+
     from . import report_commands
     from .cluster import commands as cluster_commands
     from .repro import commands as repro_commands

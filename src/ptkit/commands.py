@@ -64,6 +64,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    from . import image_index, pipeline
+
+    if "@" in args.ref or len(args.images) < 2:
+        raise UsageError("usage: ptkit index REGISTRY/REPOSITORY:TAG IMAGE IMAGE... (a tag; one image a platform)")
+    index = pipeline.publish_index(args.ref, args.images, args.insecure or image_index.loopback(args.ref))
+    if args.json:
+        print(json.dumps({"ref": index.ref, "digest": index.digest, "platforms": index.platforms}, indent=2))
+    else:
+        print(f"{index.ref}@{index.digest}")
+        print("\n".join(f"  {platform}  {digest}" for platform, digest in index.platforms.items()))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from . import pipeline, report
 

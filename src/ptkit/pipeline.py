@@ -2,6 +2,7 @@
 
     build:           preflight -> build -> normalize (bit for bit) -> push -> sign each pushed digest (--sign)
                      -> attest its provenance, SBOM
+    index:           each platform's pushed image, as the registry has it -> one tag for them all (image_index)
     check:           preflight -> build -> normalize -> push -> sign -> verify each image in a container
                      -> write the reports -> attest (the provenance names the report)
     verify --image:  check its signature and provenance (--key) -> verify in a container -> write the report
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import build, container, docker_api, fatbin_image, images, normalize, render, report
+from . import build, container, docker_api, fatbin_image, image_index, images, normalize, render, report
 from .errors import PtkitError
 from .images import CUDA_LABEL, REPORTS, VARIANT_LABEL, Image
 from .inputs import BuildInputs, Destination, check_inputs, index_answers
@@ -165,6 +166,11 @@ def build_and_push(req: Request) -> tuple[list[Built], dict[str, dict[str, str]]
     pushed = publish(api, req, built)
     attest_published(api, req, built, pushed, {}, started)
     return built, pushed
+
+
+def publish_index(ref: str, refs: list[str], plain_http: bool) -> image_index.Index:
+    """`ptkit index`: REF names each platform's pushed image (by the digest the registry gives, read back)."""
+    return image_index.publish(ref, image_index.entries(docker_api.client(), refs), plain_http)
 
 
 def image_block(attrs: dict[str, Any], build_seconds: float) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from ptkit.images import lock_path
 from ptkit.platforms import PLATFORMS
 from tests.utils import matrix_facts
 from tests.utils.builds import run_variant_session
-from tests.utils.docker_helpers import BASE_IMAGE
 from tests.utils.ptkit_cli import ROOT, run_ptkit
 
 pytest.importorskip("docker")
@@ -39,7 +38,8 @@ def arm_base(api, created_images) -> str:
     return tag
 
 
-def test_the_cpu_row_builds_and_verifies_for_arm64_under_emulation(api, arm_base, created_images, registry):
+def test_the_cpu_row_builds_and_verifies_for_arm64_under_emulation(api, arm_base, created_images, registry,
+                                                                   builds):
     v = matrix_facts.variant("cpu").from_source("pypi")
     lock = ROOT / lock_path(v, ARM)
     wheels = ROOT / ".cache" / "wheelhouse" / ARM.named(v.image_name)
@@ -61,15 +61,24 @@ def test_the_cpu_row_builds_and_verifies_for_arm64_under_emulation(api, arm_base
     assert checks["compile:cpu"] == checks["compile:cpp-extension"] == checks["numerics:cpu:fp32"] == "pass"
     assert {checks["tutorial"], checks["benchmark"]} == {"warn"}
     assert "aarch64 emulated" in out.stdout + out.stderr  # the verifier's head line, as the user reads it
-    # From a registry, as a node of another machine gets it: `verify --image REF --platform` pulls that platform's
-    # image (here over the local amd64 tag of the same name) and runs it emulated.
-    ref = f"{registry.host}/team/pytorch:cpu"
-    api.images.get(runtime["run"]["image_id"]).tag(ref)
-    for line in api.images.push(ref, stream=True, decode=True):
-        assert "error" not in line, line
-    api.images.get(BASE_IMAGE).tag(ref)  # the local tag now names this machine's (amd64) base image
-    proc = run_ptkit("verify", "--image", ref, "--platform", ARM.name, "--quick", "--json", timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    env = json.loads(proc.stdout)["environment"]
-    assert (env["machine"], env["emulated"]) == (ARM.machine, True), env
-    assert api.images.get(ref).attrs["Architecture"] == ARM.arch
+    # One tag for both machines (issue 21's "one registry reference"): this row's amd64 image (the CPU index's torch)
+    # and its arm64 image (PyPI's) pushed, `ptkit index` makes the tag, and each platform's image is pulled by the
+    # digest the index names and verified: the arm64 one emulated, through `verify --platform`.
+    repo = f"{registry.host}/team/pytorch"
+    amd = builds.image(matrix_facts.variant("cpu"))
+    for tag, image in ((f"{repo}:cpu-amd64", amd.tag), (f"{repo}:cpu-arm64", devel["run"]["image_id"])):
+        api.images.get(image).tag(tag)
+        for line in api.images.push(tag, stream=True, decode=True):
+            assert "error" not in line, line
+    proc = run_ptkit("index", "--json", f"{repo}:cpu", f"{repo}:cpu-amd64", f"{repo}:cpu-arm64", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    platforms = json.loads(proc.stdout)["platforms"]
+    assert sorted(platforms) == sorted(p.name for p in PLATFORMS.values())
+    for platform, digest in platforms.items():
+        pulled = api.images.pull(f"{repo}@{digest}")
+        assert pulled.attrs["Architecture"] == PLATFORMS[platform].arch
+        proc = run_ptkit("verify", "--image", f"{repo}@{digest}", "--platform", platform, "--quick", "--json",
+                         timeout=1800)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        env = json.loads(proc.stdout)["environment"]
+        assert (env["machine"], env["emulated"]) == (PLATFORMS[platform].machine, platform == ARM.name), env

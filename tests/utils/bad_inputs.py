@@ -252,6 +252,13 @@ ROWS: tuple[BadInput, ...] = (
     BadInput("reproduce x --repo {empty}", "argument --repo: expected a path on one line, got ''", 2),
     BadInput("reproduce x --wheelhouse a{nl}b", "argument --wheelhouse: expected a path on one line", 2),
     BadInput("diff --layers ptkit-none/such:1 ptkit-none/such:2", "no image ptkit-none/such:1 here", 1, docker=True),
+    BadInput("index localhost:5999/t/p:cpu localhost:5999/t/p:a", "usage: ptkit index REGISTRY/REPOSITORY:TAG "
+             "IMAGE IMAGE...", 2, why="one image: no index to make"),
+    BadInput("index localhost:5999/t/p@sha256:0 a b", "(a tag; one image a platform)", 2, why="a digest as the tag"),
+    BadInput("index localhost:5999/t/p:cpu localhost:5999/t/p:a localhost:5999/t/p:b",
+             "localhost:5999/t/p:a: the registry gives no manifest for it", 1, docker=True,
+             why="no registry answers there"),
+    BadInput("index localhost:5999/t/p:cpu a b", "no Docker daemon answers", 1, env=NOWHERE),
     BadInput(f"build {CPU} (SIGTERM while it builds)", "terminated (SIGTERM)", 143, docker=True,
              special="test_a_signal_during_a_build_leaves_no_container"),
     BadInput("verify --image IMAGE (SIGTERM while it runs)", "terminated (SIGTERM)", 143, docker=True,
