@@ -140,8 +140,8 @@ for _variant in (MATRIX.variants.values() if MATRIX else ()):
 
 
 def _platform_session(variant: matrix.Variant, platform: Platform) -> None:
-    """`nox -s cuda130-arm64`: `ptkit check` of the row and source for that platform, tagged with its name (arm64);
-    not among `-t images` while ptkit builds the default platform only (issue 21)."""
+    """`nox -s cuda130-arm64`: `ptkit check` of the row and source for that platform, tagged with its name (arm64),
+    not among `-t images` (emulated on another machine's host: `bash scripts/main.sh ROW --platform P` sets it up)."""
     source = [] if variant.default_source else ["--source", variant.source]
 
     def run(session: nox.Session) -> None:
@@ -149,7 +149,7 @@ def _platform_session(variant: matrix.Variant, platform: Platform) -> None:
         session.run("ptkit", "check", variant.name, *source, "--platform", platform.name, *session.posargs)
 
     name = platform.named(variant.image_name)
-    run.__doc__ = f"build ptkit:{name} and ptkit:{name}-runtime (torch {variant.torch}) and verify them (not yet)"
+    run.__doc__ = f"build ptkit:{name} and ptkit:{name}-runtime (torch {variant.torch}) and verify them in containers"
     nox.session(name=name, tags=[platform.arch], default=False)(run)
 
 

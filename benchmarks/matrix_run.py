@@ -3,10 +3,12 @@
     nox -s matrix -- [--variants cuda124 cuda126-pypi cpu] [--base-image IMG]
     python benchmarks/matrix_run.py [the same options]       # what the session runs, in its virtualenv
 
-Each image is `bash scripts/main.sh ROW [--source S]`, exactly what a user runs (the wheelhouse with the committed
-lock, locks/IMAGE.txt; then `nox -s ROW`: both flavors, devel and runtime, built and verified in containers), with
-PTKIT_BASE_IMAGE set to the base image. Which: of each CUDA row, every source whose index is PyPI (the row's own,
-`--source` ones); and each CPU row (from its wheelhouse: the host's pip finds its wheel). Without --variants, every
+Each image is `bash scripts/main.sh ROW [--source S] [--platform P]`, exactly what a user runs (the wheelhouse with
+the committed lock, locks/IMAGE.txt; then `nox -s IMAGE`: both flavors, devel and runtime, built and verified in
+containers), with PTKIT_BASE_IMAGE set to the base image on the default platform (another platform's is main.sh's
+`ptkit base --platform P`). Which: of each CUDA row, every source whose index is PyPI (the row's own, `--source`
+ones); of each CPU row, its own source (from its wheelhouse: the host's pip finds its wheel) and those from PyPI;
+each on every platform the matrix builds it for (cuda130-arm64: emulated here, issue 21). Without --variants, every
 other row and source follows, where main.sh must refuse in one line (exit 3: this host's pip cannot get the
 wheels) before building. The matrix says which: no variant is named here. After each, the row's images are removed
 (its tags, then the `ptkit.stage` cache images), so the disk holds one row at a time. docs/evidence/matrix/ gets
@@ -36,6 +38,7 @@ from ptkit import images, matrix
 from ptkit.cli import OneLineParser
 from ptkit.errors import PtkitError
 from ptkit.inputs import PYPI_SIMPLE
+from ptkit.platforms import DEFAULT_PLATFORM, Platform
 from ptkit.report_commands import LAST_MATRIX_RUN
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,10 +56,11 @@ class Job:
     variant: matrix.Variant  # the row with this job's source applied
     source: str | None  # --source; None for the row's own
     wheelhouse: Path | None  # built from this wheelhouse (made first), else from the index
+    platform: Platform = DEFAULT_PLATFORM
 
     @property
     def name(self) -> str:
-        return self.variant.image_name
+        return self.platform.named(self.variant.image_name)
 
     @property
     def lock(self) -> Path:
@@ -65,31 +69,39 @@ class Job:
 
 
 def jobs(m: matrix.Matrix, only: Sequence[str] = ()) -> list[Job]:
-    """The PyPI-served images of the matrix (and its CPU rows), in matrix order; `only`: these image names."""
+    """The PyPI-served images of the matrix (and its CPU rows), on each of their platforms, in matrix order;
+    `only`: these image names."""
     out = []
     for row in m.variants.values():
         for source in row.sources:
             v = row.from_source(source)
             from_pypi = v.index_url.rstrip("/") == PYPI_SIMPLE
-            if (row.is_cuda and from_pypi) or (not row.is_cuda and source == row.source):
-                wheelhouse = None if from_pypi else ROOT / ".cache" / "wheelhouse" / v.image_name
-                out.append(Job(v, None if source == row.source else source, wheelhouse))
+            if from_pypi or (not row.is_cuda and source == row.source):
+                for platform in map(v.on, v.platforms):
+                    wheelhouse = None if from_pypi else ROOT / ".cache" / "wheelhouse" / platform.named(v.image_name)
+                    out.append(Job(v, None if source == row.source else source, wheelhouse, platform))
     if unknown := sorted(set(only) - {j.name for j in out}):
         raise PtkitError(f"--variants {' '.join(unknown)}: not a PyPI-served image of the matrix; "
                          f"these are: {' '.join(j.name for j in out)}")
     return [j for j in out if not only or j.name in only]
 
 
-def command(variant: matrix.Variant) -> list[str]:
-    """What a user runs for this row and source (scripts/main.sh): the wheelhouse, then both flavors, verified."""
-    source = [] if variant.default_source else ["--source", variant.source]
-    return ["bash", "scripts/main.sh", variant.name, *source]
+def command(job: Job) -> list[str]:
+    """What a user runs for this row, source and platform (scripts/main.sh): the wheelhouse, then both flavors,
+    verified."""
+    source = [] if job.variant.default_source else ["--source", job.variant.source]
+    platform = [] if job.platform == DEFAULT_PLATFORM else ["--platform", job.platform.name]
+    return ["bash", "scripts/main.sh", job.variant.name, *source, *platform]
 
 
-def others(m: matrix.Matrix, done: Sequence[Job]) -> list[matrix.Variant]:
-    """Every row and source not among the jobs (their index is not PyPI): main.sh must refuse each in one line."""
-    names = {j.name for j in done}
-    return [v for row in m.variants.values() for v in map(row.from_source, row.sources) if v.image_name not in names]
+def others(m: matrix.Matrix, done: Sequence[Job]) -> list[Job]:
+    """Every row and source not among the jobs (their index is not PyPI, on their first platform): main.sh must
+    refuse each in one line."""
+    names, jobs_of = {j.variant.image_name for j in done}, []
+    for v in (v for row in m.variants.values() for v in map(row.from_source, row.sources)):
+        if v.image_name not in names:
+            jobs_of.append(Job(v, None if v.default_source else v.source, None, v.on(v.platforms[0])))
+    return jobs_of
 
 
 def prune(variant: matrix.Variant) -> None:
@@ -131,32 +143,32 @@ class DiskPeak:
         self._thread.join()
 
 
-def run(variant: matrix.Variant, base_image: str, reports: Path) -> dict[str, object]:
-    """Run main.sh for one row and source (its output streams through; its last stderr line is kept), copy the
-    reports it wrote into `reports`, prune; its row of RUN.md."""
-    cmd, start, clock = command(variant), time.time(), time.monotonic()
+def run(job: Job, base_image: str, reports: Path) -> dict[str, object]:
+    """Run main.sh for one row, source and platform (its output streams through; its last stderr line is kept),
+    copy the reports it wrote into `reports`, prune; its row of RUN.md. `base_image` is the default platform's."""
+    cmd, start, clock = command(job), time.time(), time.monotonic()
     print(f"$ {shlex.join(cmd)}", file=sys.stderr, flush=True)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PTKIT_BASE_IMAGE": base_image})
+    base = {"PTKIT_BASE_IMAGE": base_image} if job.platform == DEFAULT_PLATFORM else {}
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, **base})
     last = ""
     for line in proc.stderr or ():
         sys.stderr.write(line)
         last = line.strip() or last
     code = proc.wait()
-    row: dict[str, object] = {"image": variant.image_name, "command": shlex.join(cmd), "exit": code,
+    row: dict[str, object] = {"image": job.name, "command": shlex.join(cmd), "exit": code,
                               "seconds": round(time.monotonic() - clock, 1), "last_line": last}
     for flavor in images.FLAVORS:
-        row[flavor] = collect(variant, flavor, start, reports)
-    prune(variant)
+        row[flavor] = collect(job, flavor, start, reports)
+    prune(job.variant)
     return row
 
 
-def collect(variant: matrix.Variant, flavor: str, since: float, reports: Path, written_in: Path = ROOT / "reports",
+def collect(job: Job, flavor: str, since: float, reports: Path, written_in: Path = ROOT / "reports",
             ) -> dict[str, object] | None:
     """The flavor's report this run wrote in reports/ (main.sh's), copied into `reports`: its name, ok and image
     block."""
-    name = images.Image(variant, images.Provenance("unknown", dt.datetime.now(dt.timezone.utc)), flavor).report_path(
-        written_in).name
+    provenance = images.Provenance("unknown", dt.datetime.now(dt.timezone.utc))
+    name = images.Image(job.variant, provenance, flavor, job.platform).report_path(written_in).name
     written = written_in / name
     if not written.is_file() or written.stat().st_mtime < since:
         return None  # not built, or an older run's
@@ -205,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     args.reports.mkdir(parents=True, exist_ok=True)
     started, clock, head = dt.datetime.now(dt.timezone.utc), time.monotonic(), commit()
     with DiskPeak(DOCKER_ROOT) as disk:
-        rows = [run(v, base, args.reports) for v in [j.variant for j in todo] + rest]
+        rows = [run(job, base, args.reports) for job in [*todo, *rest]]
     command = shlex.join(["nox", "-s", "matrix", "--", *(argv if argv is not None else sys.argv[1:])])
     text = run_md(header(command, head, started, time.monotonic() - clock, disk_text(disk)), rows, args.reports)
     (args.reports / "RUN.md").write_text(text)

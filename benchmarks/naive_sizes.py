@@ -24,6 +24,7 @@ from matrix_run import CA_BUNDLE, Job, parse_jobs
 
 from ptkit.cli import OneLineParser
 from ptkit.images import LOCAL_BASE
+from ptkit.platforms import DEFAULT_PLATFORM
 
 
 def recorded_bytes(job: Job, reports: Path) -> int | None:
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="naive_sizes", description=__doc__.splitlines()[0])
     parser.add_argument("--base-image", default=LOCAL_BASE, metavar="IMG")
     args, todo = parse_jobs(parser, argv, "the matrix run's reports")
+    todo = [j for j in todo if j.platform == DEFAULT_PLATFORM]  # the naive build is this host's machine's only
     rows, worst = [], 0.0
     for job in todo:
         ptkit = recorded_bytes(job, args.reports)

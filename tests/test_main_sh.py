@@ -14,6 +14,7 @@ from tests.utils.ptkit_cli import ROOT
     (["--no-such-option"], "unknown option --no-such-option"),
     (["cpu", "--source"], "--source needs a NAME"),
     (["cpu", "cuda124"], "one VARIANT only (got cpu and cuda124)"),
+    (["cpu", "--source", "pypi", "--platform"], "--platform needs a platform, e.g. linux/arm64"),
 ])
 def test_a_usage_error_is_one_line_and_exit_2_before_any_setup(args, says, tmp_path):
     proc = subprocess.run(["bash", str(ROOT / "scripts" / "main.sh"), *args], capture_output=True, text=True,

@@ -23,11 +23,14 @@ from tests.utils import matrix_facts
 JOBS = matrix_run.jobs(matrix_facts.MATRIX)
 
 
-def test_the_jobs_are_every_pypi_source_of_the_cuda_rows_and_the_cpu_rows():
-    pypi = {v.image_name for v in matrix_facts.every_source() if v.is_cuda and v.index_url == PYPI_SIMPLE}
+def test_the_jobs_are_every_pypi_source_and_the_cpu_rows_on_each_of_their_platforms():
+    pypi = {v.image_name for v in matrix_facts.every_source() if v.index_url == PYPI_SIMPLE}
     cpu = {v.image_name for v in matrix_facts.MATRIX.variants.values() if not v.is_cuda}
-    assert [j.name for j in JOBS] == [v.image_name for v in matrix_facts.every_source()
-                                      if v.image_name in pypi | cpu]  # matrix order, each once
+    # matrix order, each once, on each platform in the order the row names them ('-arm64' after arm64's, issue 21)
+    assert [j.name for j in JOBS] == [v.image_name + ("" if p == DEFAULT_PLATFORM.name else "-arm64")
+                                      for v in matrix_facts.every_source() if v.image_name in pypi | cpu
+                                      for p in v.platforms]
+    assert {"cuda130-arm64", "cuda132-arm64", "cpu-pypi-arm64"} <= {j.name for j in JOBS}
     assert all((j.wheelhouse is None) == (j.variant.index_url == PYPI_SIMPLE) for j in JOBS)
 
 
@@ -39,21 +42,23 @@ def test_variants_picks_and_an_unknown_name_is_refused_listing_the_valid_ones():
 
 
 @pytest.mark.parametrize("job", JOBS, ids=[j.name for j in JOBS])
-def test_each_job_is_main_sh_of_its_row_and_source(job):
-    cmd = matrix_run.command(job.variant)
+def test_each_job_is_main_sh_of_its_row_source_and_platform(job):
+    cmd = matrix_run.command(job)
     assert cmd[:2] == ["bash", "scripts/main.sh"] and (matrix_run.ROOT / cmd[1]).is_file()
-    source = cmd[4] if cmd[3:4] == ["--source"] else None
-    assert len(cmd) == (5 if source else 3) and source == job.source
-    assert matrix_facts.MATRIX.get(cmd[2], source).image_name == job.name  # main.sh builds that very image
+    options = dict(zip(cmd[3::2], cmd[4::2], strict=True))
+    assert set(options) <= {"--source", "--platform"} and options.get("--source") == job.source
+    variant = matrix_facts.MATRIX.get(cmd[2], options.get("--source"))
+    platform = variant.on(options.get("--platform", DEFAULT_PLATFORM.name))
+    assert platform.named(variant.image_name) == job.name  # main.sh builds that very image
 
 
 def test_the_other_rows_are_every_source_not_a_job_each_once():
-    rest = [v.image_name for v in matrix_run.others(matrix_facts.MATRIX, JOBS)]
+    rest = [j.variant.image_name for j in matrix_run.others(matrix_facts.MATRIX, JOBS)]
     every = [v.image_name for v in matrix_facts.every_source()]
-    assert sorted(rest + [j.name for j in JOBS]) == sorted(every) and len(set(rest)) == len(rest)
-    # Not a job: a CUDA row of an index other than PyPI, or one not built for this host's platform (cpu-pypi: arm64)
-    assert all((v.is_cuda and v.index_url != PYPI_SIMPLE) or DEFAULT_PLATFORM.name not in v.platforms
-               for v in matrix_run.others(matrix_facts.MATRIX, JOBS))
+    assert sorted(rest + list({j.variant.image_name for j in JOBS})) == sorted(every) and len(set(rest)) == len(rest)
+    # Not a job: a CUDA row of an index other than PyPI
+    assert all(j.variant.is_cuda and j.variant.index_url != PYPI_SIMPLE
+               for j in matrix_run.others(matrix_facts.MATRIX, JOBS))
 
 
 def test_collect_copies_only_a_report_this_run_wrote(tmp_path):
@@ -63,11 +68,11 @@ def test_collect_copies_only_a_report_this_run_wrote(tmp_path):
     report = Report(image={"size_bytes": 7, "build_seconds": 1.5}).to_dict()
     (written / f"{job.name}-runtime.json").write_text(json.dumps(report))  # what `ptkit check` names it
     since = time.time() + 60  # the report predates this run: an older run's, not copied
-    assert matrix_run.collect(job.variant, "runtime", since, out, written) is None and not list(out.iterdir())
-    assert matrix_run.collect(job.variant, "runtime", 0, out, written) == {
+    assert matrix_run.collect(job, "runtime", since, out, written) is None and not list(out.iterdir())
+    assert matrix_run.collect(job, "runtime", 0, out, written) == {
         "report": f"{job.name}-runtime.json", "ok": report["ok"], "size_bytes": 7, "build_seconds": 1.5}
     assert json.loads((out / f"{job.name}-runtime.json").read_text())["image"]["size_bytes"] == 7
-    assert matrix_run.collect(job.variant, "devel", 0, out, written) is None  # devel's is IMAGE.json: none here
+    assert matrix_run.collect(job, "devel", 0, out, written) is None  # devel's is IMAGE.json: none here
 
 
 def test_the_disk_peak_sees_a_file_that_came_and_went(tmp_path):
