@@ -6,20 +6,16 @@ flavors, normalized, SOURCE_DATE_EPOCH the commit's time): equal image ids, and 
 
 Run A builds both flavors and pushes each to a throwaway local registry (tests/utils/registry.py); its images
 are then removed from the engine, so run B's layers are made again from B's own bytes; run B builds and pushes
-to another repository. Printed per flavor: both image ids and both pushed digests, EQUAL or DIFFER, and for
-different ids where they differ (config fields, and layer by layer content or timestamps only). The output's
-first line names the command and the commit. Exit 0 when every pair is equal.
+to another repository. Printed per flavor: both image ids and both pushed digests, EQUAL or DIFFER. --compare
+prints both fingerprints and, for different ids, the first differing layer file by file (`ptkit diff --layers`'s
+differ). The output's first line names the command and the commit. Exit 0 when every pair is equal.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import shlex
 import sys
-import tarfile
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ sys.path.insert(0, str(ROOT))  # tests.utils.registry: the throwaway registry th
 from ptkit import docker_api, images, matrix, pipeline, provenance  # noqa: E402
 from ptkit.cli import OneLineParser  # noqa: E402
 from ptkit.inputs import BuildInputs, Destination  # noqa: E402
-from ptkit.repro import fingerprint  # noqa: E402
+from ptkit.repro import fingerprint, layerdiff  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from matrix_run import DiskPeak, prune_stages  # noqa: E402
@@ -101,55 +97,6 @@ def compare_fingerprints(api: Any, a: str, b: str) -> bool:
     return fa.digest == fb.digest
 
 
-def layer_entries(path: Path) -> dict[str, tuple[Any, ...]]:
-    """{name: (type, mode, uid, gid, link, sha256, mtime)} of a layer tar."""
-    entries = {}
-    with tarfile.open(path) as tar:
-        for member in tar:
-            digest = ""
-            if member.isfile():
-                handle = tar.extractfile(member)
-                digest = hashlib.sha256(handle.read() if handle else b"").hexdigest()
-            entries[member.name] = (member.type, member.mode, member.uid, member.gid, member.linkname, digest,
-                                    member.mtime)
-    return entries
-
-
-def saved_layers(api: Any, ref: str, directory: Path) -> list[Path]:
-    """The image's layer tars, in order (docker save's manifest.json)."""
-
-    directory.mkdir(parents=True)
-    archive = directory / "image.tar"
-    with archive.open("wb") as fh:
-        for chunk in api.images.get(ref).save(named=False):
-            fh.write(chunk)
-    with tarfile.open(archive) as tar:
-        tar.extractall(directory, filter="data")
-    return [directory / layer for layer in json.loads((directory / "manifest.json").read_text())[0]["Layers"]]
-
-
-def compare_layers(api: Any, a: str, b: str) -> None:
-    ia, ib = api.images.get(a), api.images.get(b)
-    layers_a, layers_b = ia.attrs["RootFS"]["Layers"], ib.attrs["RootFS"]["Layers"]
-    print(f"created: {ia.attrs['Created']} vs {ib.attrs['Created']}")
-    differing = [i for i, (x, y) in enumerate(zip(layers_a, layers_b, strict=True)) if x != y]
-    print(f"layers: {len(layers_a)}, differing: {differing}")
-    if not differing:
-        return
-    history = [h for h in ia.history() if h.get("Size", 0) or "(nop)" not in h.get("CreatedBy", "")][::-1]
-    with tempfile.TemporaryDirectory(prefix="ptkit-repro-") as tmp:
-        tars = [saved_layers(api, ref, Path(tmp, name)) for ref, name in ((a, "a"), (b, "b"))]
-        for i in differing:
-            ea, eb = layer_entries(tars[0][i]), layer_entries(tars[1][i])
-            content = sorted(n for n in set(ea) | set(eb) if ea.get(n, ())[:6] != eb.get(n, ())[:6])
-            mtime_only = sum(1 for n in set(ea) & set(eb) if ea[n][:6] == eb[n][:6] and ea[n][6] != eb[n][6])
-            step = history[i]["CreatedBy"][:90] if i < len(history) else "?"
-            print(f"  layer {i} ({step}): {len(content)} path(s) differ in content/mode/owner, "
-                  f"{mtime_only} in mtime only")
-            for name in content[:15]:
-                print(f"    {name}")
-
-
 def main() -> int:
     parser = OneLineParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="cpu")
@@ -168,8 +115,9 @@ def main() -> int:
     equal = compare_fingerprints(api, a, b)
     ida, idb = api.images.get(a).id, api.images.get(b).id
     print(f"image ids {'EQUAL' if ida == idb else 'DIFFER'}: {ida} {idb}")
-    if ida != idb:
-        compare_layers(api, a, b)
+    if ida != idb:  # where they first differ, file by file: ptkit diff --layers's differ (streamed, no disk copy)
+        names = (a, b)
+        print("\n".join(layerdiff.render(layerdiff.first_difference(api, ida, idb, names), names)))
     return 0 if equal and ida == idb else 1
 
 
