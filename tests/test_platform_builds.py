@@ -60,3 +60,14 @@ def test_an_image_of_another_machine_is_verified_without_the_hosts_gpu():
     assert pipeline.gpu_for(other, "auto") == "no" and pipeline.gpu_for(other, "yes") == "no"
     if here is not None:
         assert [pipeline.gpu_for(here, ask) for ask in ("auto", "yes", "no")] == ["auto", "yes", "no"]
+
+
+def test_the_container_gets_the_platforms_environment_beside_the_injected_verifiers_path():
+    from ptkit import container
+
+    env = {"QEMU_CPU": "neoverse-n2"}
+    injected = container._options("img", "ptkit-verify-x", ["verify"], True, False, env)
+    assert injected["environment"] == {"QEMU_CPU": "neoverse-n2", "PYTHONPATH": container.INJECT_ROOT}
+    own = container._options("img", "ptkit-verify-x", ["verify"], False, False, env)
+    assert own["environment"] == env and own["entrypoint"] == ["ptkit"]
+    assert env == {"QEMU_CPU": "neoverse-n2"}  # the caller's dict is not changed

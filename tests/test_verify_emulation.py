@@ -75,6 +75,16 @@ def test_the_host_may_say_it_and_name_the_emulator(tmp_path, monkeypatch):
     assert not emulation.detect(machine="aarch64", proc=fake_proc(tmp_path / "b", "aarch64", ARM_CPUINFO)).emulated
 
 
+def test_the_emulated_cpu_model_is_recorded_where_the_cpu_is_emulated(tmp_path, monkeypatch):
+    monkeypatch.delenv(emulation.EMULATED_ENV, raising=False)
+    monkeypatch.setenv("QEMU_CPU", "neoverse-n2")  # what ptkit's host side gives an arm64 container under qemu 10
+    found = emulation.detect(machine="aarch64", proc=fake_proc(tmp_path, "x86_64", X86_CPUINFO))
+    assert found.emulated and found.tells[-1] == "the emulated CPU is neoverse-n2 (QEMU_CPU)"
+    assert "neoverse-n2" in found.environment()["emulation"]
+    # natively the variable means nothing (qemu is not there to read it): no tell, not emulated
+    assert emulation.detect(machine="aarch64", proc=fake_proc(tmp_path / "b", "aarch64", ARM_CPUINFO)).tells == ()
+
+
 def arm64_root() -> Path:
     root = os.environ.get("PTKIT_ARM64_ROOT")
     if not root or not (Path(root) / "usr/bin/python3").exists() or not (Path(root) / "proc/self").exists():

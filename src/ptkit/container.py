@@ -44,25 +44,28 @@ def verifier_archive(source: Path = VERIFY_DIR) -> bytes:
     return buf.getvalue()
 
 
-def _options(image: str, name: str, args: list[str], inject: bool, gpu: bool) -> dict[str, Any]:
+def _options(image: str, name: str, args: list[str], inject: bool, gpu: bool,
+             environment: dict[str, str] | None = None) -> dict[str, Any]:
     options: dict[str, Any] = {
         "image": image, "name": name, "detach": True, "shm_size": SHM_SIZE, "labels": {ROLE_LABEL: "verify"},
+        "environment": dict(environment or {}),
     }
     if gpu:
         from docker.types import DeviceRequest
 
         options["device_requests"] = [DeviceRequest(count=-1, capabilities=[["gpu"]])]
     if inject:
-        options.update(entrypoint=["/bin/sh", "-c", FIND_PYTHON, "sh", *args],
-                       command=None, environment={"PYTHONPATH": INJECT_ROOT})
+        options.update(entrypoint=["/bin/sh", "-c", FIND_PYTHON, "sh", *args], command=None)
+        options["environment"]["PYTHONPATH"] = INJECT_ROOT
     else:
         options.update(entrypoint=["ptkit"], command=args)
     return options
 
 
 def run_verifier(api: Any, image: str, verify_argv: list[str], *, inject: bool, gpu: bool = False,
-                 timeout: int = DEFAULT_TIMEOUT, verifier: Path = VERIFY_DIR) -> Report:
-    """Run `verify --json VERIFY_ARGV` in a throwaway container; always remove it."""
+                 timeout: int = DEFAULT_TIMEOUT, verifier: Path = VERIFY_DIR,
+                 environment: dict[str, str] | None = None) -> Report:
+    """Run `verify --json VERIFY_ARGV` in a throwaway container (`environment` added); always remove it."""
     from docker.errors import APIError, ImageNotFound
     from requests.exceptions import ConnectionError as RequestsConnectionError
     from requests.exceptions import ReadTimeout
@@ -72,7 +75,7 @@ def run_verifier(api: Any, image: str, verify_argv: list[str], *, inject: bool, 
     name = f"ptkit-verify-{uuid.uuid4().hex[:12]}"
     try:
         container = api.containers.create(**_options(image, name, ["verify", "--json", *verify_argv],
-                                                     inject, gpu))
+                                                     inject, gpu, environment))
         if inject:
             container.put_archive("/", verifier_archive(verifier))
         container.start()

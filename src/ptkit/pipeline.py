@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import build, container, docker_api, fatbin_image, image_index, images, normalize, render, report
+from . import build, container, docker_api, emulator, fatbin_image, image_index, images, normalize, render, report
 from .errors import PtkitError
 from .images import CUDA_LABEL, REPORTS, VARIANT_LABEL, Image
 from .inputs import BuildInputs, Destination, check_inputs, index_answers
 from .matrix import Matrix, Variant
-from .platforms import DEFAULT_PLATFORM, Platform, by_machine
+from .platforms import DEFAULT_PLATFORM, Platform, native
 from .verify.options import VerifyOptions, to_argv
 from .verify.results import Report
 
@@ -191,7 +191,8 @@ def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     argv = to_argv(how.options.expecting(how.variant.cuda if how.variant else "", use_gpu))
     inject = not labels.get(VARIANT_LABEL)  # not a ptkit image: bring the verifier in
     result = container.run_verifier(api, img.id if how.platform else image, argv, inject=inject, gpu=use_gpu,
-                                    timeout=how.timeout, verifier=how.verifier)
+                                    timeout=how.timeout, verifier=how.verifier,
+                                    environment=emulator.environment(how.platform) if how.platform else {})
     run = images.RunBlock(image, img.id, labels, how.variant.name if how.variant else None, use_gpu, how.digests)
     return report.with_run(result, run)
 
@@ -215,9 +216,7 @@ def verify_image(image: str, how: Verification, report_path: Path | None = None,
 def gpu_for(platform: Platform, gpu: str) -> str:
     """--gpu for an image of `platform`: none for another machine's (it runs emulated, issue 21: this host's
     driver libraries are not its machine's), as asked for this host's."""
-    import platform as host
-
-    return gpu if by_machine(host.machine()) == platform else "no"
+    return gpu if native(platform) else "no"
 
 
 def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tuple[Path, Report]]:
@@ -233,7 +232,7 @@ def check(req: Request, gpu: str = "auto", reports: Path = REPORTS) -> list[tupl
     for b in targets:
         # fatbin_image: the SASS/PTX torch's CUDA libraries hold (cuobjdump), checked by the verifier's arch:fatbin
         facts = fatbin_image.verify_options(api, b.image)
-        how = Verification(facts, req.variant, gpu_for(b.desc.platform, gpu), digests=digests.get(b.image, {}))
+        how = Verification(facts, req.variant, gpu, digests=digests.get(b.image, {}), platform=b.desc.platform)
         result = verify_in_container(api, b.image, how)
         result.image = image_block(api.images.get(b.image_id).attrs, b.build_seconds)
         path = b.desc.report_path(reports)

@@ -25,6 +25,7 @@ class Platform:
     uv_sha256: str  # the hash of the pinned uv's wheel for this machine (inputs.UV_VERSION)
     suffix: str = ""  # appended to a row's image, lock, report and nox session names ('' for the default)
     min_cuda: str = ""  # the oldest CUDA release with torch wheels for this machine on PyPI ('' any)
+    qemu_cpu: str = ""  # the CPU model qemu presents where this machine is emulated ('' qemu's default)
 
     def wheel_tags(self) -> tuple[str, ...]:
         """Every manylinux tag a bookworm (glibc 2.36) image can load: pip matches --platform tags exactly."""
@@ -56,11 +57,16 @@ class Platform:
 # aarch64: 2026-12-02, the manylinux_2_28 wheel, the one pip prefers on glibc 2.36 over the manylinux_2_17 one).
 # arm64's min_cuda: PyPI's aarch64 torch wheels are CPU-only through 2.10.0, CUDA 13.0 builds from 2.11.0 and
 # CUDA 13.2 in 2.15.0; there is no CUDA 12 aarch64 torch on PyPI (https://pypi.org/project/torch/#files, issue 21).
+# arm64's qemu_cpu: the nodes ptkit targets (GH200, GB200 and GB300's Grace: Neoverse V2; GB10's Cortex-X925) have
+# SVE2 with 128-bit vectors; qemu 10's closest model is neoverse-n2 (Armv9.0, SVE2, 128-bit). qemu's default, `max`,
+# is no shipping CPU (every feature, SVE up to 2048 bits), and under it Debian 12's gcc crashes compiling torch
+# 2.14's SVE code for torch.compile, as under neoverse-v1 (Graviton3's 256-bit SVE): docs/evidence/arm64/README.md.
 PLATFORMS = {
     "linux/amd64": Platform("linux/amd64", "x86_64", "linux-64", "amd64",
                             "d7f459fe4fd247d830351c75686d3996ace3c6f3f728eb0e85a30b7ada0cef19"),
     "linux/arm64": Platform("linux/arm64", "aarch64", "linux-aarch64", "arm64",
-                            "ecb6028d79dc96fbeafffe5c8af62a7099487ebc05a701e76714eebcffd06375", "-arm64", "13.0"),
+                            "ecb6028d79dc96fbeafffe5c8af62a7099487ebc05a701e76714eebcffd06375", "-arm64", "13.0",
+                            "neoverse-n2"),
 }
 DEFAULT_PLATFORM = PLATFORMS["linux/amd64"]
 
@@ -68,3 +74,11 @@ DEFAULT_PLATFORM = PLATFORMS["linux/amd64"]
 def by_machine(machine: str) -> Platform | None:
     """The platform of a machine as platform.machine() names it ('x86_64', 'aarch64'), None when none is built."""
     return next((p for p in PLATFORMS.values() if p.machine == machine), None)
+
+
+def native(platform: Platform) -> bool:
+    """Whether this host's own CPU runs the platform's binaries (else qemu emulates them, issue 21)."""
+    import platform as host
+
+    return by_machine(host.machine()) == platform
+

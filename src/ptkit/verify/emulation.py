@@ -105,5 +105,7 @@ def detect(explicit: str | None = None, machine: str | None = None, proc: str = 
     runs = interpreter(proc)
     if runs:
         tells.append(f"the process runs {runs}")
+    if tells and (model := os.environ.get("QEMU_CPU", "").strip()):  # qemu-user's CPU model, where one was asked
+        tells.append(f"the emulated CPU is {model} (QEMU_CPU)")
     emulator = explicit or (os.path.basename(runs) if runs else None)
     return Emulation(machine, tuple(tells), emulator)
