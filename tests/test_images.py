@@ -100,6 +100,13 @@ def test_labels_and_the_run_block_use_the_label_names_the_dockerfile_sets():
     assert (block["variant"], block["source"], block["flavor"], block["host"]) == ("cpu", "pytorch", "runtime",
                                                                                    "host1")
     assert images.RunBlock("x", None, labels, variant="cuda130").block("h")["variant"] == "cuda130"
+    assert (block["platform"], block["revision"]) == (None, None)  # nothing recorded: nothing claimed
+    labelled = images.RunBlock("x", "sha256:2", {images.REVISION_LABEL: "abc123"}, platform="linux/arm64").block("h")
+    assert (labelled["platform"], labelled["revision"]) == ("linux/arm64", "abc123")
+    from ptkit.docker_api import platform_of
+
+    assert platform_of({"Os": "linux", "Architecture": "arm64", "Variant": "v8"}) == "linux/arm64"
+    assert platform_of({}) is None
 
 
 def test_the_platform_decides_the_wheel_tags_uv_hash_and_conda_subdir():

@@ -82,6 +82,12 @@ def ensure_image(api: Any, ref: str, hint: str, platform: str | None = None) -> 
     return image
 
 
+def platform_of(attrs: dict[str, Any]) -> str | None:
+    """An image's platform as the engine records it ('linux/' and its architecture), None where it says nothing."""
+    os_name, arch = attrs.get("Os"), attrs.get("Architecture")
+    return f"{os_name}/{arch}" if os_name and arch else None
+
+
 def stream_error(chunk: dict[str, Any]) -> str | None:
     """The error in one chunk of a build/push/pull stream, if it is one."""
     if "error" in chunk:

@@ -176,14 +176,17 @@ class RunBlock:
     variant: str | None = None
     gpu: bool = False
     digests: dict[str, str] = field(default_factory=dict)
+    platform: str | None = None  # the image's os/architecture as the engine records it (Docker's name)
 
     def block(self, host: str) -> dict[str, Any]:
         return {
             "image": self.image,
             "image_id": self.image_id,
+            "platform": self.platform,
             "variant": self.variant or self.labels.get(VARIANT_LABEL),
             "source": self.labels.get(SOURCE_LABEL),
             "flavor": self.labels.get(FLAVOR_LABEL),
+            "revision": self.labels.get(REVISION_LABEL),
             "gpu_requested": self.gpu,
             "host": host,
             "pushed": self.digests,

@@ -193,7 +193,8 @@ def verify_in_container(api: Any, image: str, how: Verification) -> Report:
     result = container.run_verifier(api, img.id if how.platform else image, argv, inject=inject, gpu=use_gpu,
                                     timeout=how.timeout, verifier=how.verifier,
                                     environment=emulator.environment(how.platform) if how.platform else {})
-    run = images.RunBlock(image, img.id, labels, how.variant.name if how.variant else None, use_gpu, how.digests)
+    run = images.RunBlock(image, img.id, labels, how.variant.name if how.variant else None, use_gpu, how.digests,
+                          docker_api.platform_of(img.attrs))
     return report.with_run(result, run)
 
 

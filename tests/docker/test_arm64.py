@@ -53,7 +53,8 @@ def test_the_cpu_row_builds_and_verifies_for_arm64_under_emulation(api, arm_base
     for report, flavor in ((devel, "devel"), (runtime, "runtime")):
         env, run = report["environment"], report["run"]
         assert report["ok"] is True, [c for c in report["checks"] if c["status"] == "fail"]
-        assert (run["flavor"], env["machine"], env["emulated"]) == (flavor, ARM.machine, True), (run, env)
+        assert (run["flavor"], run["platform"], env["machine"], env["emulated"]) == (flavor, ARM.name, ARM.machine,
+                                                                                     True), (run, env)
         assert api.images.get(run["image_id"]).attrs["Architecture"] == ARM.arch
         assert env["torch"].startswith(v.torch), env["torch"]
     checks = {c["name"]: c["status"] for c in devel["checks"]}
@@ -80,5 +81,7 @@ def test_the_cpu_row_builds_and_verifies_for_arm64_under_emulation(api, arm_base
         proc = run_ptkit("verify", "--image", f"{repo}@{digest}", "--platform", platform, "--quick", "--json",
                          timeout=1800)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        env = json.loads(proc.stdout)["environment"]
+        report = json.loads(proc.stdout)
+        env = report["environment"]
         assert (env["machine"], env["emulated"]) == (PLATFORMS[platform].machine, platform == ARM.name), env
+        assert report["run"]["platform"] == platform
