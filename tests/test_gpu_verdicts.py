@@ -40,7 +40,10 @@ def expected_disagreements(images: list[gpu_verdicts.Image]) -> dict[tuple[str, 
 
 def test_the_table_and_torchs_check_disagree_only_where_the_rules_say():
     images = gpu_verdicts.images(reports())
-    assert len(images) == 6  # the six CUDA rows of the last matrix run
+    # the six CUDA rows of the last matrix run, and cuda130 and cuda132 built for arm64: columns of their own
+    assert len(images) == 8 and len({i.name for i in images}) == 8
+    assert sorted(i.name.split(" (")[0] for i in images if i.machine == "arm64") == ["cuda130 on arm64",
+                                                                                       "cuda132 on arm64"]
     disagree = {}
     for gpu in GPUS.values():
         cap = str(gpu["capability"])
@@ -108,3 +111,12 @@ def test_every_committed_cuda_report_with_a_listing_agrees_with_it():
         listing = r.get("environment.build.fatbin")[TORCH_LIBRARY]
         assert compare(r.get("environment.build.arch_list"), listing)[0] == PASS, r.path
         assert any(c["name"] == "arch:fatbin" and c["status"] == "pass" for c in r.get("checks")), r.path
+
+
+def test_a_grace_hopper_runs_the_rows_arm64_builds_and_is_refused_their_x86_64_ones():
+    """GH200 (9.0, an arm64 host): the last matrix run's cuda130 and cuda132 built for arm64 hold sm_90 SASS."""
+    for image in gpu_verdicts.images(reports()):
+        if image.name.startswith(("cuda130", "cuda132")):
+            verdict = gpu_verdicts.judge("9.0", "arm64", image)
+            expected = gpu_verdicts.NATIVE if image.machine == "arm64" else gpu_verdicts.NO
+            assert verdict.outcome == expected, (image.name, verdict)

@@ -63,3 +63,22 @@ def test_the_host_platform_is_this_machines_where_the_catalog_says_nothing():
     assert select.host_platform(gpus.Gpu("580.65.06", "9.0", "NVIDIA GH200 480GB"), None, "x86_64").arch == "arm64"
     with pytest.raises(UsageError, match="no image is built for this host's machine 'riscv64'"):
         select.host_platform(a100, None, "riscv64")
+
+
+def test_the_last_matrix_runs_arm64_reports_judge_a_grace_hopper_and_its_x86_reports_an_h100(capsys):
+    """docs/evidence/matrix holds both builds of cuda130 and cuda132 (issue 21.7): each host is judged by its own
+    platform's report. aarch64's torch 2.14.1 is built for sm_80 and up (no sm_75), x86_64's from sm_75."""
+    last_run = ["--matrix", str(ROOT / "matrix.toml"), "--reports", str(ROOT / "docs" / "evidence" / "matrix")]
+    for gpu, host in (("NVIDIA GH200 480GB", "linux/arm64"), ("NVIDIA H100 80GB HBM3", "linux/amd64")):
+        code = cli.main(["select", "--driver", "595.45.04", "--gpu", gpu, *last_run, "--json"])
+        result = json.loads(capsys.readouterr().out)
+        verdicts = {v["variant"]: v for v in result["variants"]}
+        assert code == 0 and result["platform"] == host, result
+        assert verdicts["cuda130"]["tier"] == verdicts["cuda132"]["tier"] == "native", (gpu, verdicts)
+    code = cli.main(["select", "--driver", "595.45.04", "--capability", "7.5", "--platform", "linux/arm64",
+                     *last_run, "--json"])
+    verdicts = {v["variant"]: v for v in json.loads(capsys.readouterr().out)["variants"]}
+    assert verdicts["cuda130"]["tier"] == "no" and "sm_80" in " ".join(verdicts["cuda130"]["reasons"])
+    code = cli.main(["select", "--driver", "595.45.04", "--capability", "7.5", *last_run, "--json"])
+    verdicts = {v["variant"]: v for v in json.loads(capsys.readouterr().out)["variants"]}
+    assert verdicts["cuda130"]["tier"] == "native"  # a T4 in an x86 host: the x86_64 build's sm_75

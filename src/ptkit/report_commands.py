@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .errors import UsageError
 from .options import add_matrix, subcommand
-from .platforms import PLATFORMS
+from .platforms import PLATFORMS, Platform
 from .userfiles import path_arg
 
 if TYPE_CHECKING:
@@ -67,23 +67,25 @@ def cmd_select(args: argparse.Namespace) -> int:
     gpu = _gpu(args)
     host = select.host_platform(gpu, args.platform, platform.machine())
     m = matrix.load(args.matrix)
-    reports = select.by_variant(model.load_all(args.reports)) if args.reports else _default_reports(m.path)
+    reports = (select.by_variant(model.load_all(args.reports), host) if args.reports
+               else _default_reports(m.path, host))
     verdicts = select.rank(m.variants, reports, gpu, host)
     print(json.dumps(select.to_json(verdicts, gpu, host), indent=2) if args.json else
           select.render_text(verdicts, gpu, host))
     return 0 if any(v.tier in select.USES_GPU for v in verdicts) else 1
 
 
-def _default_reports(matrix_path: Path) -> dict[str, Loaded]:
+def _default_reports(matrix_path: Path, host: Platform) -> dict[str, Loaded]:
     """reports/'s, and for each variant it lacks the last matrix run's, committed beside the matrix in a
-    checkout (said on stderr): a cpu check of one's own must not hide the arch lists the GPU rows recorded."""
+    checkout (said on stderr): a cpu check of one's own must not hide the arch lists the GPU rows recorded.
+    Only reports of images of the host's platform count."""
     from .compat.select import by_variant
     from .images import REPORTS
     from .matrix_report.model import load_all
 
-    own = by_variant(load_all(sorted(REPORTS.glob("*.json"))))
+    own = by_variant(load_all(sorted(REPORTS.glob("*.json"))), host)
     last_run = matrix_path.resolve().parent / LAST_MATRIX_RUN
-    borrowed = {name: r for name, r in by_variant(load_all(sorted(last_run.glob("*.json")))).items()
+    borrowed = {name: r for name, r in by_variant(load_all(sorted(last_run.glob("*.json"))), host).items()
                 if name not in own}
     if borrowed:
         print(f"ptkit select: no report in reports/ for {', '.join(sorted(borrowed))}: "

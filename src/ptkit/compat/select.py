@@ -166,8 +166,7 @@ def rank(variants: dict[str, Variant], reports: dict[str, Loaded], gpu: Gpu,
     """Best first: by tier, then the newest CUDA release, then the newest torch. Each row as built for the host's
     platform, judged by the reports of images of that platform only (another machine's arch list is not its)."""
     rows_here = {name: offered(row, platform) for name, row in variants.items()}
-    mine = {name: r for name, r in reports.items() if platform.machine in str(r.get("environment.platform") or
-                                                                              platform.machine)}
+    mine = {name: r for name, r in reports.items() if of_platform(r, platform)}
     rows = arch_rows(rows_here, mine)
     verdicts = [judge(v, mine.get(name), gpu, rows, platform) for name, v in rows_here.items()]
     return sorted(verdicts, key=lambda v: (TIERS.index(v.tier), not v.full_driver, _desc(v.cuda), _desc(v.torch),
@@ -178,9 +177,16 @@ def _desc(version: str) -> tuple[int, ...]:
     return tuple(-p for p in version_tuple(version.split("+")[0]))
 
 
-def by_variant(reports: list[Loaded]) -> dict[str, Loaded]:
-    """The reports keyed by the variant they verified; where several did, the one named last."""
-    return {r.variant: r for r in reports}
+def by_variant(reports: list[Loaded], platform: Platform | None = None) -> dict[str, Loaded]:
+    """The reports keyed by the variant they verified, of images of `platform` only when given (a row's arm64
+    and x86_64 builds are two reports with two arch lists); where several did, the one named last."""
+    return {r.variant: r for r in reports if platform is None or of_platform(r, platform)}
+
+
+def of_platform(report: Loaded, platform: Platform) -> bool:
+    """Whether the report's image is of the platform (its Python's platform string names the machine); a report
+    that does not say is taken for any."""
+    return platform.machine in str(report.get("environment.platform") or platform.machine)
 
 
 def render_text(verdicts: list[Verdict], gpu: Gpu, platform: Platform = DEFAULT_PLATFORM) -> str:

@@ -45,18 +45,20 @@ def machine_of(platform: str) -> str:
 
 
 def images(reports: list[Loaded]) -> list[Image]:
-    """One per CUDA variant (and source) of the reports, in report order; a second flavor adds nothing."""
+    """One per CUDA variant (and source) and machine of the reports, in report order; a second flavor adds
+    nothing. A row's arm64 build is its own column: its arch list is not the x86_64 build's (issue 21)."""
     seen: dict[str, Image] = {}
     for r in reports:
         archs, cuda = r.get("environment.build.arch_list"), r.get("environment.cuda")
         if not cuda or not isinstance(archs, list) or not archs:
             continue
-        name = f"{r.variant} (torch {r.get('environment.torch')})"
+        machine = machine_of(str(r.get("environment.platform") or ""))
+        on = "" if machine in ("x86_64", "") else f" on {machine}"
+        name = f"{r.variant}{on} (torch {r.get('environment.torch')})"
         listing = r.get("environment.build.fatbin")
         counts = listing.get(TORCH_LIBRARY) if isinstance(listing, dict) else None
         truth = general_archs(counts) if isinstance(counts, dict) and counts else [str(a) for a in archs]
-        seen.setdefault(name, Image(name, truth, machine_of(str(r.get("environment.platform") or "")),
-                                    bool(counts)))
+        seen.setdefault(name, Image(name, truth, machine, bool(counts)))
     return list(seen.values())
 
 

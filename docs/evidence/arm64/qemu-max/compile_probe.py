@@ -1,5 +1,8 @@
-import time, torch
+import time
+
+import torch
 from torch._inductor import cpu_vec_isa
+
 print("isa", cpu_vec_isa.pick_vec_isa(), "sve?", torch.backends.cpu.get_cpu_capability(), flush=True)
 t = time.time()
 f = torch.compile(lambda x: (x.sin() + x.cos()).sum(1))
