@@ -112,6 +112,7 @@ class Engine:
         self.containers = self
         self.labels: dict[str, str] = {}
         self.id = "sha256:stand-in"
+        self.attrs = {"Os": "linux", "Architecture": "amd64"}  # as the engine records an x86_64 image
 
     def get(self, _ref):
         return self
@@ -148,8 +149,13 @@ def test_the_step_lists_the_images_libraries_and_passes_them_with_the_known_rows
     assert argv[:2] == ["--fatbin", "libtorch_cuda.so=sm_80:1,sm_90:1,sm_120:1,compute_90:1"]
     rows = [argv[i + 1] for i, a in enumerate(argv) if a == "--arch-row"]
     assert rows[0].startswith("ptkit:cuda132-runtime (torch 2.15.0+cu132)=sm_75,")  # newest CUDA first
+    assert not any("-arm64" in row for row in rows)  # an x86_64 image is never pointed at an arm64 build
     assert any(r.startswith("ptkit:cuda128-pypi-runtime (torch 2.10.0+cu128)=sm_70,") for r in rows)
     assert engine.removed == 4  # every container created was removed (manifest, torch, torchvision's two names)
+    engine.attrs = {"Os": "linux", "Architecture": "arm64"}
+    argv = fatbin_image.verify_args(engine, "ptkit:stand-in")
+    arm_rows = [argv[i + 1] for i, a in enumerate(argv) if a == "--arch-row"]
+    assert arm_rows and all("-arm64" in row for row in arm_rows), arm_rows
 
 
 def test_a_cpu_image_without_a_manifest_gets_no_listing(tmp_path):

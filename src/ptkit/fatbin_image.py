@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import fatbin
+from .platforms import by_arch
 from .repro import images
 from .verify.facts import version_tuple
 from .verify.fatbin_check import to_argument
@@ -78,8 +79,10 @@ def image_listing(api: Any, ref: str, cuobjdump: Path | None = None) -> dict[str
     return listings
 
 
-def arch_rows(evidence: Path = EVIDENCE) -> list[str]:
-    """'IMAGE (torch VERSION)=arch,...' for each committed CUDA report of the last matrix run, newest CUDA first."""
+def arch_rows(evidence: Path = EVIDENCE, machine: str | None = None) -> list[str]:
+    """'IMAGE (torch VERSION)=arch,...' for each committed CUDA report of the last matrix run, newest CUDA first;
+    with `machine` (platforms.Platform.machine), of images of that machine only: a row's build for another machine
+    holds other archs, and an image of this one is never swapped for it."""
     rows = []
     for path in sorted(evidence.glob("*.json")):
         try:
@@ -88,6 +91,8 @@ def arch_rows(evidence: Path = EVIDENCE) -> list[str]:
             archs, cuda, image = env["build"]["arch_list"], env.get("cuda"), data["run"]["image"]
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a verifier report (the evidence folder also holds figures and notes)
+        if machine and machine not in str(env.get("platform") or machine):
+            continue
         if cuda and archs and image:
             rows.append((version_tuple(str(cuda)), f"{image} (torch {env.get('torch')})=" + ",".join(archs)))
     return [row for _, row in sorted(rows, key=lambda r: r[0], reverse=True)]
@@ -102,8 +107,10 @@ def verify_options(api: Any, ref: str) -> VerifyOptions:
     except fatbin.FatbinError as exc:
         print(f"ptkit: no fatbin listing for {ref}: {exc}", file=sys.stderr)
         listings, unread = {}, str(exc)
+    platform = by_arch((getattr(api.images.get(ref), "attrs", None) or {}).get("Architecture"))
     return VerifyOptions(fatbin=tuple(to_argument(lib, counts) for lib, counts in listings.items()),
-                         fatbin_unread=unread, arch_row=tuple(arch_rows()))
+                         fatbin_unread=unread,
+                         arch_row=tuple(arch_rows(machine=platform.machine if platform else None)))
 
 
 def verify_args(api: Any, ref: str) -> list[str]:

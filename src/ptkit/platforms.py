@@ -76,6 +76,11 @@ def by_machine(machine: str) -> Platform | None:
     return next((p for p in PLATFORMS.values() if p.machine == machine), None)
 
 
+def by_arch(arch: str | None) -> Platform | None:
+    """The platform of an architecture as Docker records an image's ('arm64'), None when none is built."""
+    return next((p for p in PLATFORMS.values() if p.arch == arch), None)
+
+
 def native(platform: Platform) -> bool:
     """Whether this host's own CPU runs the platform's binaries (else qemu emulates them, issue 21)."""
     import platform as host
