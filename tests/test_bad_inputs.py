@@ -119,6 +119,28 @@ def test_bad_input_with_a_docker_engine(row, tmp_path):
     assert_one_line(run_row(row, tmp_path), row)
 
 
+# The same rows in this process (ptkit.cli.main, as `python -m ptkit` calls it): what a user sees is the same, and
+# mutation testing (nox -s mutation) can see which of ptkit's functions each row reaches. Rows run as another user,
+# with stdout closed or broken, or with their own test, need a process of their own.
+IN_PROCESS = [p for p in params(docker=False) if not (p.values[0].user or p.values[0].stdout)]
+
+
+@pytest.mark.parametrize("row", IN_PROCESS)
+def test_bad_input_in_process_is_the_same_line_and_exit_code(row, tmp_path, monkeypatch, capsys):
+    from ptkit.cli import main
+
+    argv = command_line(row, tmp_path)
+    monkeypatch.chdir(ROOT)
+    for name, value in row.env:
+        monkeypatch.setenv(name, value)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    err = capsys.readouterr().err
+    assert_one_line(subprocess.CompletedProcess(argv, code, "", err), row)
+
+
 def test_the_readme_table_is_the_tested_table():
     assert bad_inputs.markdown() in README.read_text(), "README out of date: python -m tests.utils.bad_inputs"
 

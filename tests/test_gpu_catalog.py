@@ -117,6 +117,11 @@ def test_dense_peaks_rise_tensor_over_fp32_and_stay_physical():
         assert peaks.get("bf16", peaks.get("fp32", 0)) >= peaks.get("fp32", 0), key
 
 
+GOOD = ('schema = 1\ncapability_source = "https://a"\n[gpus.x]\nmodel = "X"\nnames = ["X"]\ncapability = "8.0"\n'
+        'kind = "consumer"\n')  # one valid model: each row below breaks one rule
+KIND = 'kind = "consumer"'
+
+
 @pytest.mark.parametrize(("text", "why"), [
     ('schema = 1\n[gpus.x]\nmodel = "X"\nnames = ["X"]\ncapability = "8.0"\nkind = "consumer"\nmemory_gb = 8\n',
      "gpus.x: memory_gb without a source"),
@@ -132,10 +137,36 @@ def test_dense_peaks_rise_tensor_over_fp32_and_stay_physical():
     ('schema = 1\ncapability_source = "https://a"\n[gpus.x]\nmodel = "X"\nnames = ["X"]\ncapability = "8.0"\n'
      'kind = "consumer"\npeaks = { fp64 = 1.0 }\nsource = "https://a"\n', "peaks maps fp32"),
     ("schema = 2\n", "expected schema = 1"),
+    (GOOD.replace('[gpus.x]', '[gpus.X]'), "gpus.X: a model is a table under a lower-case key"),
+    (GOOD.replace(KIND, KIND + '\ncolour = "green"'), "gpus.x: unknown \\['colour'\\], missing \\[\\]"),
+    (GOOD.replace(KIND + '\n', ''), "gpus.x: unknown \\[\\], missing \\['kind'\\]"),
+    (GOOD.replace(KIND, 'kind = "gaming"'), "gpus.x: kind must be one of data-center, workstation, consumer, embedded, "
+     "superchip; cpu, where given, arm64"),
+    (GOOD.replace(KIND, KIND + '\ncpu = "x86_64"'), "gpus.x: kind must be one of"),
+    (GOOD.replace('names = ["X"]', 'names = "X"'), "gpus.x: names is a list of the names nvidia-smi prints"),
+    (GOOD.replace('names = ["X"]', 'names = ["X", " "]'), "gpus.x: names is a list"),
+    (GOOD.replace(KIND, KIND + '\npeaks = { fp32 = -1.0 }\nsource = "https://a"'), "gpus.x: peaks maps fp32"),
+    (GOOD.replace(KIND, KIND + '\npeaks = { int4 = 1.0 }\nsource = "https://a"'), "gpus.x: peaks maps"),
+    (GOOD.replace(KIND, KIND + '\nsource = "http://a"'),
+     "gpus.x: source 'http://a' is not an https URL"),
 ])
 def test_a_bad_catalog_names_the_file_and_the_key(tmp_path, text, why):
     path = tmp_path / "gpus.toml"
     path.write_text(text)
     with pytest.raises(catalog.CatalogError, match=why) as error:
         catalog.load(path)
-    assert str(path) in str(error.value)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_write_regenerates_the_verifiers_copy_and_check_then_passes(tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "catalog.py"
+    copy.write_text("GPUS: dict = {}\n")
+    monkeypatch.setattr(catalog, "GENERATED", copy)
+    assert catalog.main(["--check"]) == 1
+    assert capsys.readouterr().err == f"ptkit: {copy} is not what {catalog.PACKAGED} generates: run " \
+                                      "`python -m ptkit.compat.catalog --write`\n"
+    assert catalog.main(["--write"]) == 0
+    assert copy.read_text() == (ROOT / "src" / "ptkit" / "verify" / "catalog.py").read_text()
+    assert catalog.main(["--check"]) == 0 and capsys.readouterr().err == ""
+    assert catalog.main(["--write", "--check"]) == 2
+    assert capsys.readouterr().err == "usage: python -m ptkit.compat.catalog --write|--check\n"

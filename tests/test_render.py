@@ -121,3 +121,51 @@ def test_the_driver_table_of_the_reference_doc_is_written_from_the_verifiers_tab
     (tmp_path / render.DRIVER_DOC).write_text(stale)
     proc = run_ptkit("render", "--check", *where)
     assert proc.returncode == 1 and "torch-cuda.md" in proc.stderr
+
+
+def test_every_build_argument_is_one_the_dockerfile_declares():
+    import re
+
+    declared = {name for line in (ROOT / "docker" / "Dockerfile").read_text().splitlines() if line.startswith("ARG ")
+                for name in re.findall(r"([A-Z_][A-Z0-9_]*)(?:=\S*)?", line[4:])}
+    for variant in (CPU, CUDA):
+        for flavor in ("devel", "runtime"):
+            args = plan(variant, BuildInputs(installer="pip"), flavor=flavor).build_args()
+            assert set(args) <= declared, sorted(set(args) - declared)  # an undeclared one is silently ignored
+            assert {"INDEX_URL", "EXTRA_INDEX_URL", "INSTALLER", "PYPI_URL"} <= set(args)
+            assert args["INDEX_URL"] == variant.index_url and args["PYPI_URL"] == "https://pypi.org/simple"
+            assert args["INSTALLER"] == "pip"
+
+
+def test_the_expected_packages_file_names_the_variant_its_pins_and_cuda():
+    expected = json.loads(plan(CUDA).expected_json())
+    assert expected == {"variant": CUDA.name, "cuda": CUDA.cuda,
+                        "packages": {name: getattr(CUDA, name) for name in ("torch", "torchvision", "torchaudio")
+                                     if getattr(CUDA, name)}}
+
+
+@pytest.mark.parametrize(("spec", "name"), [
+    ("torch==2.5.1", "torch"), (" Torch_Vision >= 0.20 ", "torch-vision"), ("numpy[extra]", "numpy"),
+    ("pkg@ https://x.invalid/p.whl", "pkg"), ("a ; python_version > '3'", "a"), ("b~=1.0", "b"), ("c!=2", "c"),
+])
+def test_package_names_are_normalized_as_pip_compares_them(spec, name):
+    assert render.package_name(spec) == name
+
+
+@pytest.mark.parametrize("on_pypi", [True, False])
+def test_a_conda_spec_is_an_environment_file_conda_reads(on_pypi):
+    import yaml
+
+    variant = next((v for v in matrix_facts.MATRIX.variants.values()
+                    if (v.index_url == "https://pypi.org/simple") == on_pypi), None)
+    if variant is None:
+        pytest.skip("no such row in this matrix")
+    text = render.conda_env(variant)
+    assert text.endswith("\n") and not text.endswith("\n\n")  # one final newline
+    env = yaml.safe_load(text)
+    assert env["name"] == f"ptkit-{variant.name}" and env["channels"] == ["conda-forge"]
+    assert env["dependencies"][:2] == [f"python={variant.python}", "pip"]
+    pip = env["dependencies"][2]["pip"]
+    extra = [] if on_pypi else ["--extra-index-url https://pypi.org/simple"]
+    assert pip[:1 + len(extra)] == [f"--index-url {variant.index_url}", *extra]
+    assert f"torch=={variant.torch}" in pip[1 + len(extra):]

@@ -266,3 +266,38 @@ def test_a_fresh_checkout_selects_from_the_committed_matrix_run(tmp_path):
     result = json.loads(proc.stdout)
     assert result["best"] is not None and tiers(result)[result["best"]] == "native"
     assert {v["variant"]: v["tier"] for v in result["variants"]}["cuda130"] == "no"  # driver 535 < 580
+
+
+def test_the_text_answer_is_a_best_line_and_a_numbered_table_of_what_runs():
+    from ptkit.compat.select import Verdict, render_text
+
+    gpu = gpus.Gpu(driver="550.54", capability="8.9", name="NVIDIA L4")
+    verdicts = [Verdict("cuda124", "2.5.1", "12.4", "native", check="ptkit check cuda124", reasons=["sm_89 built"],
+                        cuda_extensions=True),
+                Verdict("cpu", "2.5.1", "", "cpu-only", reasons=["CPU-only build"]),
+                Verdict("cuda130", "2.9.0", "13.0", "no", reasons=["driver too old", "needs 580"])]
+    lines = render_text(verdicts, gpu).splitlines()
+    assert lines[0] == "ptkit select: driver 550.54, compute capability 8.9 (NVIDIA L4), a linux/amd64 host"
+    assert lines[1] == ("best: cuda124 (torch 2.5.1, CUDA 12.4): `ptkit check cuda124` builds it; its devel image "
+                        "builds CUDA extensions (nvcc)")
+    assert lines[2] == ""
+    assert lines[3].split() == ["#", "variant", "torch", "CUDA", "runs", "why"]
+    rows = [line.split(None, 5) for line in lines[4:] if set(line.strip()) - {"-", " "}]  # past the rule, if any
+    assert rows[0] == ["1", "cuda124", "2.5.1", "12.4", "yes", "sm_89 built"]
+    assert rows[1] == ["2", "cpu", "2.5.1", "-", "cpu-only", "CPU-only build"]  # runs, on the CPU: ranked
+    assert rows[2] == ["-", "cuda130", "2.9.0", "13.0", "no", "driver too old; needs 580"]  # never ranked
+
+
+def test_without_a_gpu_verdict_the_best_line_says_which_to_check_or_that_none_can():
+    from ptkit.compat.select import Verdict, render_text
+
+    gpu = gpus.Gpu(driver="550.54", capability="9.0")
+    unknown = [Verdict("cuda126", "2.7.0", "12.6", "unknown"), Verdict("cuda128", "2.8.0", "12.8", "unknown"),
+               Verdict("cuda130", "2.9.0", "13.0", "no")]
+    text = render_text(unknown, gpu)
+    assert text.splitlines()[0] == "ptkit select: driver 550.54, compute capability 9.0, a linux/amd64 host"
+    assert text.splitlines()[1] == "best: none known; check these first: cuda126, cuda128"
+    assert render_text(unknown[2:], gpu).splitlines()[1] == "best: none of the variants can use this GPU"
+    plain = Verdict("cuda124", "2.5.1", "12.4", "jit-from-ptx", check="ptkit check cuda124")
+    assert render_text([plain], gpu).splitlines()[1] == ("best: cuda124 (torch 2.5.1, CUDA 12.4): `ptkit check "
+                                                         "cuda124` builds it")

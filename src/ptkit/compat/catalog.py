@@ -113,8 +113,9 @@ def render_module(gpus: dict[str, dict[str, Any]]) -> str:
             f"GPUS: dict = {{\n{rows}}}\n")
 
 
-def drift(path: Path = PACKAGED, generated: Path = GENERATED) -> str | None:
-    """None when the verifier's copy is current, else what to run."""
+def drift(path: Path = PACKAGED, generated: Path | None = None) -> str | None:
+    """None when the verifier's copy is current (GENERATED unless given), else what to run."""
+    generated = generated or GENERATED
     current = generated.read_text() if generated.is_file() else ""
     if current != render_module(load(path)):
         return f"{generated} is not what {path} generates: run `python -m ptkit.compat.catalog --write`"
