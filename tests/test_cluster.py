@@ -245,3 +245,53 @@ def test_ci_github_refuses_a_runner_label_that_is_not_one_word(tmp_path, capsys,
     assert ptkit("ci", "github", "--gpu-runner", label, "-o", str(out)) == 2
     assert "--gpu-runner" in capsys.readouterr().err
     assert not out.exists()
+
+
+# What each runtime needs to start one torchrun per node, as its own documentation states it: Docker, host network
+# (the rendezvous address is the node's) and host IPC (NCCL's shared memory), the reports folder mounted, GPUs only
+# when asked for; Apptainer, --nv for GPUs and the folder bound; pyxis/enroot, srun's --container-* options.
+SRUN = ["srun", "--nodes=$SLURM_JOB_NUM_NODES", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+DOCKER = ["docker", "run", "--rm", "--network", "host", "--ipc", "host", "--user", "$user", "-v", "$reports:$reports"]
+PYXIS = ["--container-image=dockerd://{image}", "--container-mounts=$reports:$reports", "--no-container-mount-home",
+         "--container-workdir=/tmp"]
+
+
+@pytest.mark.parametrize(("runtime", "gpus", "expected"), [
+    ("docker", 8, [*SRUN, *DOCKER, "--gpus", "all", "--entrypoint", "torchrun", "{image}"]),
+    ("docker", 0, [*SRUN, *DOCKER, "--entrypoint", "torchrun", "{image}"]),
+    ("apptainer", 8, [*SRUN, "apptainer", "exec", "--nv", "--bind", "$reports", "docker-daemon://{image}", "torchrun"]),
+    ("apptainer", 0, [*SRUN, "apptainer", "exec", "--bind", "$reports", "docker-daemon://{image}", "torchrun"]),
+    ("enroot", 8, [*SRUN, *PYXIS, "torchrun"]),
+    ("none", 8, [*SRUN, "torchrun"]),
+])
+def test_each_runtime_starts_one_torchrun_per_node_as_its_documentation_says(tmp_path, runtime, gpus, expected):
+    import shlex
+
+    variant = "cuda130" if gpus else "cpu"
+    out = tmp_path / "job.sbatch"
+    assert ptkit("cluster", "slurm", variant, "--nodes", "3", "--gpus-per-node", str(gpus), "--runtime", runtime,
+                 "-o", str(out)) == 0
+    (line,) = [line for line in out.read_text().splitlines() if line.startswith("srun ")]
+    words = shlex.split(line.removesuffix(" || status=$?"))
+    start = [w.format(image=f"ptkit:{variant}") for w in expected]
+    assert words[:len(start)] == start
+    torchrun = words[len(start):]
+    procs = str(gpus or 1)
+    assert torchrun[:4] == ["--nnodes", "3", "--nproc-per-node", procs]
+    assert " ".join(torchrun[4:]).startswith("--rdzv-backend c10d --rdzv-endpoint $head:29500 --rdzv-id $SLURM_JOB_ID")
+    assert torchrun[-6:] == ["verify", "--distributed", "--collective-timeout", "60", "--report-dir", "$reports"]
+
+
+def test_a_pytorchjob_runs_once_and_a_single_node_has_no_worker(tmp_path):
+    """Kubeflow's PyTorchJob API (kubeflow.org/v1): a replica's restartPolicy and the job's runPolicy.backoffLimit
+    decide retries; a verification that failed must stay failed, so neither restarts nor retries."""
+    (job,) = k8s_docs(tmp_path, "cpu", "--nodes", "1", "--operator", "kubeflow", "--collective-timeout", "90")
+    assert job["metadata"]["name"].startswith("ptkit-verify-cpu")
+    assert job["spec"]["runPolicy"] == {"backoffLimit": 0, "cleanPodPolicy": "None"}  # pods kept for their logs
+    assert list(job["spec"]["pytorchReplicaSpecs"]) == ["Master"]
+    master = job["spec"]["pytorchReplicaSpecs"]["Master"]
+    assert (master["replicas"], master["restartPolicy"]) == (1, "Never")
+    command = master["template"]["spec"]["containers"][0]["command"]
+    assert command[0] == "torchrun" and command[-4:] == ["--collective-timeout", "90", "--report-dir",
+                                                         "/tmp/ptkit-reports"]
+    assert "--distributed" in command
