@@ -295,3 +295,19 @@ def test_a_pytorchjob_runs_once_and_a_single_node_has_no_worker(tmp_path):
     assert command[0] == "torchrun" and command[-4:] == ["--collective-timeout", "90", "--report-dir",
                                                          "/tmp/ptkit-reports"]
     assert "--distributed" in command
+
+
+@pytest.mark.parametrize(("text", "port"), [("1", 1), ("29500", 29500), ("65535", 65535)])
+def test_a_rendezvous_port_is_any_tcp_port_from_1(text, port):
+    from ptkit.cluster.launch import port as parse_port
+
+    assert parse_port(text) == port
+
+
+@pytest.mark.parametrize("text", ["0", "65536", "-1", "+80", "80.0", "", "0x50"])
+def test_anything_else_is_no_rendezvous_port(text):
+    from ptkit.cluster.launch import port as parse_port
+
+    with pytest.raises(argparse.ArgumentTypeError) as error:
+        parse_port(text)
+    assert str(error.value) == f"expected a TCP port from 1 to 65535, got {text!r}"

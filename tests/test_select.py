@@ -13,6 +13,7 @@ import pytest
 from ptkit import cli
 from ptkit.compat import gpus
 from ptkit.matrix import load
+from ptkit.verify.catalog import GPUS
 from ptkit.verify.facts import MIN_DRIVER, MINOR_COMPAT_FLOOR
 from tests.utils.report_samples import DATA, REPORTS, real, write
 
@@ -301,3 +302,64 @@ def test_without_a_gpu_verdict_the_best_line_says_which_to_check_or_that_none_ca
     plain = Verdict("cuda124", "2.5.1", "12.4", "jit-from-ptx", check="ptkit check cuda124")
     assert render_text([plain], gpu).splitlines()[1] == ("best: cuda124 (torch 2.5.1, CUDA 12.4): `ptkit check "
                                                          "cuda124` builds it")
+
+
+NO_DRIVER = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the "
+             "latest NVIDIA driver is installed and running.")
+
+
+@pytest.mark.parametrize(("script", "expected"), [
+    # what a mixed node prints: the lowest capability is the one every image must serve
+    ("echo ' 535.104.05 , 8.0, NVIDIA A100-SXM4-80GB'; echo '535.104.05, 7.0, Tesla V100-SXM2-16GB'",
+     gpus.Gpu("535.104.05", "7.0", "Tesla V100-SXM2-16GB")),
+    ("echo '570.86.15, 9.0, NVIDIA H100 80GB HBM3, with a comma'", gpus.Gpu("570.86.15", "9.0",
+                                                                           "NVIDIA H100 80GB HBM3, with a comma")),
+    (f'echo "{NO_DRIVER}" >&2; exit 9', f"nvidia-smi failed ({NO_DRIVER}): give --driver and --capability"),
+    (f'echo "{NO_DRIVER}"; exit 9', f"nvidia-smi failed ({NO_DRIVER}): give --driver and --capability"),
+    ("exit 6", "nvidia-smi failed (exit code 6): give --driver and --capability"),
+    ("echo 'No devices were found'", "nvidia-smi gave no GPU ('No devices were found'): give --driver and "
+                                     "--capability"),
+    ("exec sleep 5", "nvidia-smi failed (Command '['nvidia-smi', "),
+])
+def test_the_host_gpu_as_nvidia_smi_reports_it_or_why_not(tmp_path, monkeypatch, script, expected):
+    smi = tmp_path / "nvidia-smi"  # a stand-in: this host has no GPU
+    smi.write_text(f"#!/bin/sh\n[ \"$1 $2\" = '--query-gpu=driver_version,compute_cap,name --format=csv,noheader' ]"
+                   f" || exit 99\n{script}\n")
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    if isinstance(expected, gpus.Gpu):
+        assert gpus.read_host(timeout=5) == expected
+        return
+    with pytest.raises(gpus.UsageError) as error:
+        gpus.read_host(timeout=0.5)
+    assert str(error.value).startswith(expected)
+
+
+def test_without_nvidia_smi_on_the_path_the_answer_says_what_to_give(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(gpus.UsageError, match=r"^no nvidia-smi on this host: give --driver VERSION and "
+                                               r"--capability X\.Y \(or --gpu MODEL\)$"):
+        gpus.read_host()
+
+
+def test_a_typed_capability_must_be_one_a_catalog_gpu_has_and_says_how_it_was_read():
+    assert gpus.typed_capability(" sm_89 ") == "8.9" and gpus.typed_capability("120") == "12.0"
+    with pytest.raises(gpus.UsageError) as error:
+        gpus.typed_capability("99")
+    known = sorted({g["capability"] for g in GPUS.values()}, key=lambda c: tuple(map(int, c.split("."))))
+    assert str(error.value) == (f"--capability '99' (read as 9.9) is the compute capability of no GPU in the catalog "
+                                f"gpus.toml ({', '.join(known)}): give the X.Y nvidia-smi prints, or --gpu MODEL")
+    with pytest.raises(gpus.UsageError, match=r"^--capability '9\.9' is the compute capability of no GPU"):
+        gpus.typed_capability("9.9")  # typed as read: nothing to add
+
+
+def test_an_unknown_model_is_refused_with_the_closest_catalog_names():
+    assert gpus.capability_of("nvidia h100 80gb hbm3") == "9.0"
+    with pytest.raises(gpus.UsageError) as error:
+        gpus.capability_of("H10")
+    message = str(error.value)
+    assert message.startswith("unknown GPU model 'H10' (closest: ") and message.endswith(
+        "): give --capability X.Y, or the name nvidia-smi prints")
+    assert "h100" in message.split("closest")[1].lower()  # longer names it starts
+    with pytest.raises(gpus.UsageError, match=r"^unknown GPU model 'zzzz': give --capability X\.Y"):
+        gpus.capability_of("zzzz")  # nothing close: no hint
