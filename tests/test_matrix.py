@@ -113,6 +113,19 @@ def test_small_matrix_inherits_and_overrides_defaults(tmp_path):
         (lambda s: s.replace("schema = 1", "schema = 2"), "key 'schema' must be 1"),
         (lambda s: s + "\n[variants.broken\n", "not valid TOML"),
         (lambda s: s.replace('latest = "alpha"', 'latest = "gamma"'), "'latest' must name one variant, got 'gamma'"),
+        (lambda s: s.replace("schema = 1", "schema = 2"), ": key 'schema' must be 1, got 2"),
+        (lambda s: s.replace("[defaults]", "[defaults]\ntorhc = 1"), ": [defaults]: unknown key 'torhc' (allowed: "),
+        (lambda s: s.replace('latest = "alpha"', 'latest = "alpha"\ndefaults = 3').replace(
+            '[defaults]\npython = "3.11"\nbase_image = "debian:bookworm-slim"\nextra_packages = ["numpy"]\n', ""),
+         ": key 'defaults' must be a table"),
+        (lambda s: s.split("[variants.alpha]")[0], ": key 'variants' must be a table"),
+        (lambda s: s.split("[variants.alpha]")[0] + "[variants]\n", ": [variants] is empty"),
+        (lambda s: s.replace("[variants.beta]", "[variants.Beta]"), "[variants.Beta]: variant names are lower-case"),
+        (lambda s: s.replace("[variants.beta]", "[variants.beta.sources.pypi]\ntorch = \"1.1.1\"\n"
+                                                "[variants.beta]\nsource = \"pypi\""),
+         "[variants.beta.sources.pypi]: is the row's own source already"),
+        (lambda s: s.replace('extra_packages = ["numpy"]', 'extra_packages = "numpy"'),
+         ": key 'extra_packages' must be a list of package names"),
     ],
 )
 def test_corrupt_matrix_names_file_and_key(tmp_path, edit, message):
@@ -239,3 +252,13 @@ def test_packages_option_refuses_pip_options():
         render.requirements(matrix_facts.default_variant(), ["torch", "--index-url=http://evil"])
     assert render.requirements(matrix_facts.default_variant(), ["torch", "numpy>=1.26,<3", "pkg[extra]==1.0"])[0][1:] \
         == ["numpy>=1.26,<3", "pkg[extra]==1.0"]
+
+
+def test_a_row_carries_its_description_and_ptkit_matrix_picks_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, SMALL.replace("[variants.beta]", '[variants.beta]\ndescription = "CUDA 12.4 row"'))
+    monkeypatch.setenv("PTKIT_MATRIX", str(path))
+    assert matrix.default_path() == path
+    m = matrix.load()
+    assert (m.get("beta").description, m.get("alpha").description) == ("CUDA 12.4 row", "")
+    monkeypatch.delenv("PTKIT_MATRIX")
+    assert matrix.default_path() == matrix.PACKAGED

@@ -44,3 +44,15 @@ def test_without_a_combined_report_the_reason_points_at_the_logs(tmp_path):
     assert multinode.combine(out, stale) is None and not stale.exists()
     assert multinode.judge([None, 1], out, None) == (f"node 0 did not finish; node 1 exited 1; no combined report "
                                                      f"(logs: {out}/node-*/torchrun.log)")
+
+
+def test_on_one_host_each_node_gets_its_own_gpus_and_a_cpu_job_asks_for_none():
+    """One host plays every node: two ranks on one GPU would make NCCL fail, so node k gets GPUs k*n .. k*n+n-1,
+    as Docker's device requests (`--gpus '"device=2,3"'`) name them."""
+    from ptkit.cluster.launch import Job
+
+    job = Job("cuda130", "ptkit:cuda130", nodes=3, procs_per_node=2, gpus_per_node=2)
+    requests = [multinode._gpu_request(job, node) for node in range(3)]
+    assert [[r["DeviceIDs"] for r in node] for node in requests] == [[["0", "1"]], [["2", "3"]], [["4", "5"]]]
+    assert all(r["Capabilities"] == [["gpu"]] and r["Driver"] == "" for node in requests for r in node)
+    assert multinode._gpu_request(Job("cpu", "ptkit:cpu", nodes=2, procs_per_node=1, gpus_per_node=0), 1) == []

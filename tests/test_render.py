@@ -169,3 +169,19 @@ def test_a_conda_spec_is_an_environment_file_conda_reads(on_pypi):
     extra = [] if on_pypi else ["--extra-index-url https://pypi.org/simple"]
     assert pip[:1 + len(extra)] == [f"--index-url {variant.index_url}", *extra]
     assert f"torch=={variant.torch}" in pip[1 + len(extra):]
+
+
+def test_the_driver_table_lists_every_release_in_one_row_and_only_the_first_marked_block_is_rewritten():
+    from ptkit.verify.facts import MIN_DRIVER, MINOR_COMPAT_FLOOR
+
+    rows, floors = render.driver_table().splitlines()
+    assert rows.removesuffix(".").split(" | ") == [f"{cuda} >={driver}" for cuda, driver in MIN_DRIVER.items()]
+    assert floors.removeprefix("Minor-version compatibility: ").rstrip(".").split("; ") == [
+        f"{major}.x >={driver}" for major, driver in MINOR_COMPAT_FLOOR.items()]
+    # a doc quoting the markers again further down (an example) keeps that copy as it is
+    block = f"{render.DRIVER_BEGIN}\nold\n{render.DRIVER_END}"
+    doc = render.with_driver_table(f"a\n{block}\nb\n{block}\nc\n")
+    assert doc == f"a\n{render.DRIVER_BEGIN}\n{render.driver_table()}{render.DRIVER_END}\nb\n{block}\nc\n"
+    for half in (f"{render.DRIVER_BEGIN}\nold\n", f"old\n{render.DRIVER_END}\n"):
+        with pytest.raises(PtkitError, match="no driver-table markers"):
+            render.with_driver_table(half)
