@@ -311,3 +311,45 @@ def test_anything_else_is_no_rendezvous_port(text):
     with pytest.raises(argparse.ArgumentTypeError) as error:
         parse_port(text)
     assert str(error.value) == f"expected a TCP port from 1 to 65535, got {text!r}"
+
+
+def test_the_indexed_job_finds_its_head_through_a_headless_service_and_runs_restricted(tmp_path):
+    """Kubernetes' own rules: an Indexed Job's pod k is `NAME-k` and, with `subdomain` set to a headless Service
+    (clusterIP None) that publishes not-ready addresses, resolves as `NAME-0.NAME`; the Pod Security 'restricted'
+    profile asks for no privilege escalation, all capabilities dropped, a non-root user and RuntimeDefault seccomp.
+    The container is named pytorch, as Kubeflow's operator requires, and /dev/shm is a memory volume."""
+    service, job = k8s_docs(tmp_path, "cuda130", "--nodes", "2", "--gpus-per-node", "4", "--port", "29400")
+    name = job["metadata"]["name"]
+    assert service["metadata"] == {"name": name, "labels": job["metadata"]["labels"]}
+    assert job["metadata"]["labels"]["app.kubernetes.io/name"] == "ptkit-verify"
+    assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"] == {"job-name": name}
+    assert service["spec"]["ports"] == [{"name": "rdzv", "port": 29400, "targetPort": 29400}]
+    pod = job["spec"]["template"]["spec"]
+    assert pod["subdomain"] == name
+    (box,) = pod["containers"]
+    assert box["name"] == "pytorch" and box["ports"] == [{"name": "rdzv", "containerPort": 29400}]
+    assert box["command"][0] == "torchrun" and f"{name}-0.{name}:29400" in box["command"]
+    assert box["command"][-2:] == ["--report-dir", "/tmp/ptkit-reports"]
+    assert box["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert box["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+    assert pod["volumes"][0]["name"] == "dshm" and pod["volumes"][0]["emptyDir"]["medium"] == "Memory"
+    assert box["resources"] == {"limits": {"nvidia.com/gpu": 4}}
+
+
+def test_ci_github_check_and_a_second_runner_label_for_an_existing_actionlint_config(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    flow = tmp_path / "flow.yml"
+    assert ptkit("ci", "github", "--check", "-o", str(flow)) == 1  # nothing there yet: out of date
+    assert f"{flow} is out of date with the matrix: run `ptkit ci github`" in capsys.readouterr().err
+    assert ptkit("ci", "github", "--gpu-runner", "gpu-a100", "-o", str(flow)) == 0
+    assert "gpu-a100" in flow.read_text() and "gpu-a100" in (tmp_path / "actionlint.yaml").read_text()
+    assert ptkit("ci", "github", "--gpu-runner", "gpu-a100", "--check", "-o", str(flow)) == 0
+    assert ptkit("ci", "github", "--check", "-o", str(flow)) == 1  # another label: another workflow
+    capsys.readouterr()
+    assert ptkit("ci", "github", "--gpu-runner", "gpu-h100", "-o", str(flow)) == 0
+    assert capsys.readouterr().err.splitlines() == [f"wrote {flow}", f"ptkit ci github: add the runner label "
+                                                   f"'gpu-h100' to {tmp_path / 'actionlint.yaml'} for actionlint"]
+    assert "gpu-h100" not in (tmp_path / "actionlint.yaml").read_text()  # the user's config is theirs to edit
