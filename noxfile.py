@@ -14,6 +14,7 @@ Everything after `--` goes to `ptkit check` (see `ptkit check --help`).
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -116,6 +117,11 @@ def mutation(session: nox.Session) -> None:
     __main__ and the generated catalog). One worker, to leave the host's cores to the rest.
     `nox -s mutation -- "ptkit.verify.results.*"` runs a subset.
     """
+    if os.geteuid() == 0:
+        # A mutant runs changed code for real: one that inverted a test of which folders a failed `ptkit lock` had
+        # made removed from `/` as root on this project's machine (2026-12-03, /etc among it). Not as root, then.
+        session.error("mutation testing runs mutated code that can delete files: run it as a user who owns this "
+                      "checkout and nothing else (not root), or in a throwaway container")
     _install_cpu_torch(session)  # without torch the tests skip and no mutant could be killed
     session.install("-e", ".[dev]")  # mutmut, pinned in the dev extra
     session.run("mutmut", "run", "--max-children", "1", *session.posargs)

@@ -262,3 +262,18 @@ def test_a_row_carries_its_description_and_ptkit_matrix_picks_the_file(tmp_path,
     assert (m.get("beta").description, m.get("alpha").description) == ("CUDA 12.4 row", "")
     monkeypatch.delenv("PTKIT_MATRIX")
     assert matrix.default_path() == matrix.PACKAGED
+
+
+def test_mutation_testing_refuses_to_run_as_root():
+    """Mutated code runs for real: as root, a mutant that picks the wrong folder to clean up can remove system
+    files (it did: see the noxfile). The session stops before it installs or runs anything."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("the refusal is root's")
+    proc = subprocess.run([*NOX, "--no-venv", "-s", "mutation"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0
+    assert "mutation testing runs mutated code that can delete files: run it as a user who owns this checkout" \
+           in proc.stderr
+    assert "mutmut" not in proc.stderr.replace("nox -s mutation", "")

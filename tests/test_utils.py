@@ -70,3 +70,38 @@ def test_chunk_stream_reads_a_tar_split_at_any_boundary():
     with tarfile.open(fileobj=io.BufferedReader(ChunkStream(chunks)), mode="r|") as tar:
         read = {m.name: tar.extractfile(m).read() for m in tar}
     assert read == files
+
+
+def test_made_folders_are_only_those_this_call_made_and_only_they_go(tmp_path):
+    from ptkit.userfiles import MadeFolders
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("mine")
+    made = MadeFolders(tmp_path / "old" / "a" / "b")
+    assert [m[0] for m in made.made] == [tmp_path / "old" / "a", tmp_path / "old" / "a" / "b"]
+    (tmp_path / "old" / "a" / "b" / "partial.whl").write_text("")
+    made.remove()
+    assert sorted(p.name for p in (tmp_path / "old").iterdir()) == ["keep.txt"]  # what was there stays
+
+
+def test_nothing_made_means_nothing_removed_even_when_the_folder_is_full(tmp_path):
+    from ptkit.userfiles import MadeFolders
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "data").write_text("x")
+    made = MadeFolders(tmp_path / "full")
+    assert made.made == []
+    made.remove()
+    assert (tmp_path / "full" / "data").read_text() == "x"
+
+
+def test_a_folder_replaced_since_it_was_made_is_not_removed(tmp_path):
+    from ptkit.userfiles import MadeFolders
+
+    made = MadeFolders(tmp_path / "new")
+    (tmp_path / "other").mkdir()  # made while "new" still exists: another inode
+    (tmp_path / "other" / "data").write_text("x")
+    (tmp_path / "new").rmdir()
+    (tmp_path / "other").rename(tmp_path / "new")  # same path, another folder
+    made.remove()
+    assert (tmp_path / "new" / "data").read_text() == "x"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -102,19 +101,19 @@ def write_lock(out: Path, make: Callable[[], str]) -> str:
     """Write what `make()` returns (a resolve of a minute) to `out`, once `out` is known to be writable: a folder,
     or a place where no file can be made, is refused before `make` runs; a folder made for it goes again when
     `make` fails or is interrupted."""
-    from .userfiles import write_text
+    from .userfiles import MadeFolders, write_text
 
     if out.is_dir():
         raise UsageError(f"-o {out}: is a folder; give the lock file's path, e.g. {out}/VARIANT.txt")
-    made = next((p for p in reversed((out.parent, *out.parent.parents)) if not p.exists()), None)
+    made = None
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        made = MadeFolders(out.parent)
         tempfile.TemporaryFile(dir=out.parent).close()  # root passes os.access everywhere: try for real
         text = make()
         write_text(out, text, "-o")
     except BaseException:
         if made is not None:
-            shutil.rmtree(made, ignore_errors=True)
+            made.remove()
         raise
     return text
 

@@ -88,3 +88,36 @@ def write_text(path: Path, text: str, what: str = "output") -> None:
             raise PtkitError(f"{what} {path}: is {kind}; write to a file, a new path, a character device or a FIFO")
     except OSError as exc:
         raise PtkitError(f"{what} {path}: {exc.strerror or exc}") from None
+
+
+class MadeFolders:
+    """The folders one call creates on the way to `path`, and only those, removed again on failure.
+
+    Each folder is recorded when this process's own mkdir makes it (never inferred from what does not exist yet),
+    with its device and inode; `remove` deletes the outermost one only if it is still that folder. A wrong path
+    (a bug, a mutated line in mutation testing, a race) can then at worst leave a folder behind: it can never
+    remove one that existed before, such as `/` or a user's home.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.made: list[tuple[Path, int, int]] = []
+        for folder in (*reversed(path.parents), path):
+            try:
+                folder.mkdir()
+            except FileExistsError:
+                continue
+            info = folder.stat()
+            self.made.append((folder, info.st_dev, info.st_ino))
+
+    def remove(self) -> None:
+        import shutil
+
+        if not self.made:
+            return
+        folder, dev, ino = self.made[0]
+        try:
+            info = folder.lstat()
+        except OSError:
+            return
+        if (info.st_dev, info.st_ino) == (dev, ino) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from .images import DEFAULT_PLATFORM, Platform
 from .inputs import UV_VERSION
 from .locks import lock_text, run_pip, target_args, unreachable
 from .matrix import Variant
+from .userfiles import MadeFolders
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,11 @@ def wheelhouse(variant: Variant, requirements: list[str], dest: Path, *, indexes
                          f"`ptkit lock {variant.name} --platform {platform.name}`)")
     if dest.exists() and not dest.is_dir():
         raise PtkitError(f"{dest}: exists and is not a folder")
-    made = next((p for p in reversed((dest, *dest.parents)) if not p.exists()), None)
-    dest.mkdir(parents=True, exist_ok=True)
+    made = MadeFolders(dest)
     try:
         return _fill(variant, requirements, dest, indexes, lock, platform)
     except BaseException:  # a failure or an interrupt: a folder this run made goes again, nothing is left
-        if made is not None:
-            shutil.rmtree(made, ignore_errors=True)
+        made.remove()
         raise
 
 
