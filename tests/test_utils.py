@@ -105,3 +105,13 @@ def test_a_folder_replaced_since_it_was_made_is_not_removed(tmp_path):
     (tmp_path / "other").rename(tmp_path / "new")  # same path, another folder
     made.remove()
     assert (tmp_path / "new" / "data").read_text() == "x"
+
+
+def test_when_a_folder_cannot_be_made_the_ones_made_before_it_go_again(tmp_path):
+    from ptkit.userfiles import MadeFolders
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "file").write_text("")
+    with pytest.raises(OSError, match="File name too long"):
+        MadeFolders(tmp_path / "a" / "new" / "deeper" / ("n" * 300))  # new/ and deeper/ are made first
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["file"]

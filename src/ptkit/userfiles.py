@@ -101,13 +101,17 @@ class MadeFolders:
 
     def __init__(self, path: Path) -> None:
         self.made: list[tuple[Path, int, int]] = []
-        for folder in (*reversed(path.parents), path):
-            try:
-                folder.mkdir()
-            except FileExistsError:
-                continue
-            info = folder.stat()
-            self.made.append((folder, info.st_dev, info.st_ino))
+        try:
+            for folder in (*reversed(path.parents), path):
+                try:
+                    folder.mkdir()
+                except FileExistsError:
+                    continue
+                info = folder.stat()
+                self.made.append((folder, info.st_dev, info.st_ino))
+        except BaseException:  # a folder that cannot be made (a file in the way, no permission): none is left
+            self.remove()
+            raise
 
     def remove(self) -> None:
         import shutil
