@@ -19,7 +19,7 @@ import pytest
 
 from ptkit import locks
 from tests.utils import matrix_facts
-from tests.utils.ptkit_cli import ROOT
+from tests.utils.ptkit_cli import ROOT, as_in_a_terminal
 
 CPU = matrix_facts.default_variant()
 WHEEL = f"torch-{CPU.torch}-cp{CPU.python.replace('.', '')}-cp{CPU.python.replace('.', '')}-manylinux_2_28_x86_64.whl"
@@ -86,7 +86,7 @@ INTERRUPTS = {"ctrl-c": (signal.SIGINT, True, 130, "interrupted"),
 def interrupt_mid_download(argv: list[str], tmpdir: Path, how: str) -> subprocess.CompletedProcess[str]:
     """Start ptkit, wait until pip has part of the wheel on disk, then interrupt it (INTERRUPTS[how])."""
     proc = subprocess.Popen([sys.executable, "-m", "ptkit", *argv], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=as_in_a_terminal,
                             env={**os.environ, "TMPDIR": str(tmpdir), "PIP_NO_CACHE_DIR": "1"})
     deadline = time.monotonic() + 90
     while not any(f.is_file() and f.stat().st_size >= 1 << 19 for f in tmpdir.rglob("*")):

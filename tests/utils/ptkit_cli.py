@@ -28,6 +28,15 @@ def run_ptkit(*args: str, env: dict[str, str] | None = None, timeout: int = 900,
                           env={**os.environ, **(env or {})})
 
 
+def as_in_a_terminal() -> None:
+    """Ctrl-C's default, as a terminal gives it: a test run started in the background by a non-interactive shell
+    (`cmd &`, nohup, some CI runners) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_ptkit(*args: str) -> subprocess.Popen[str]:
     """The same command started in the background, for tests that interrupt it."""
-    return subprocess.Popen([*PTKIT, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([*PTKIT, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_in_a_terminal)
