@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import fatbin
-from .platforms import by_arch
+from .platforms import by_arch, reported_on
 from .repro import images
 from .verify.facts import version_tuple
 from .verify.fatbin_check import to_argument
@@ -91,7 +91,7 @@ def arch_rows(evidence: Path = EVIDENCE, machine: str | None = None) -> list[str
             archs, cuda, image = env["build"]["arch_list"], env.get("cuda"), data["run"]["image"]
         except (OSError, ValueError, KeyError, TypeError):
             continue  # not a verifier report (the evidence folder also holds figures and notes)
-        if machine and machine not in str(env.get("platform") or machine):
+        if machine and not reported_on(env.get("platform"), machine):
             continue
         if cuda and archs and image:
             rows.append((version_tuple(str(cuda)), f"{image} (torch {env.get('torch')})=" + ",".join(archs)))

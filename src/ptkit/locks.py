@@ -105,15 +105,13 @@ def write_lock(out: Path, make: Callable[[], str]) -> str:
 
     if out.is_dir():
         raise UsageError(f"-o {out}: is a folder; give the lock file's path, e.g. {out}/VARIANT.txt")
-    made = None
+    made = MadeFolders(out.parent)  # a folder it cannot make leaves none of those it made behind
     try:
-        made = MadeFolders(out.parent)
         tempfile.TemporaryFile(dir=out.parent).close()  # root passes os.access everywhere: try for real
         text = make()
         write_text(out, text, "-o")
     except BaseException:
-        if made is not None:
-            made.remove()
+        made.remove()
         raise
     return text
 

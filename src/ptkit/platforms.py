@@ -81,6 +81,12 @@ def by_arch(arch: str | None) -> Platform | None:
     return next((p for p in PLATFORMS.values() if p.arch == arch), None)
 
 
+def reported_on(python_platform: object, machine: str) -> bool:
+    """Whether a report's `environment.platform` (Python's platform string, 'Linux-...-aarch64-with-glibc2.36')
+    names `machine` (Platform.machine); a report that does not say is taken for any machine."""
+    return machine in str(python_platform or machine)
+
+
 def native(platform: Platform) -> bool:
     """Whether this host's own CPU runs the platform's binaries (else qemu emulates them, issue 21)."""
     import platform as host

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import UsageError
 from ..matrix import Variant
 from ..matrix_report.model import Loaded
-from ..platforms import DEFAULT_PLATFORM, PLATFORMS, Platform, by_machine
+from ..platforms import DEFAULT_PLATFORM, PLATFORMS, Platform, by_machine, reported_on
 from ..toolchain import has_compiler
 from ..verify.archs import first_supporting, judge_arch
 from ..verify.catalog import GPUS
@@ -186,7 +186,7 @@ def by_variant(reports: list[Loaded], platform: Platform | None = None) -> dict[
 def of_platform(report: Loaded, platform: Platform) -> bool:
     """Whether the report's image is of the platform (its Python's platform string names the machine); a report
     that does not say is taken for any."""
-    return platform.machine in str(report.get("environment.platform") or platform.machine)
+    return reported_on(report.get("environment.platform"), platform.machine)
 
 
 def render_text(verdicts: list[Verdict], gpu: Gpu, platform: Platform = DEFAULT_PLATFORM) -> str:
