@@ -21,6 +21,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# A tool can be installed yet broken: its package's files deleted (a mutation run as root once removed
+# /etc here) leave skopeo without /etc/containers/policy.json and chromium without its font config, and every test
+# that uses them fails. dpkg lists each package's missing files; reinstall those packages, restoring their
+# configuration files too (--force-confmiss; --force-confold keeps any a user changed).
+damaged=()
+for pkg in docker.io docker-registry mmdebstrap skopeo golang-github-containers-common umoci chromium \
+           fontconfig-config fonts-dejavu-core; do
+  # documentation is left out on purpose on slim systems (dpkg path-exclude), so it does not count
+  dpkg --verify "$pkg" 2>/dev/null | grep '^missing' | grep -qvE ' /usr/share/(doc|man|info|locale)/' &&
+    damaged+=("$pkg")
+done
+if ((${#damaged[@]})); then
+  [ "$(id -u)" = 0 ] || { log "files of ${damaged[*]} are missing: run as root to reinstall them"; exit 1; }
+  log "reinstalling ${damaged[*]}: some of their files are missing"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --reinstall -o Dpkg::Options::=--force-confmiss \
+    -o Dpkg::Options::=--force-confold "${damaged[@]}" >/dev/null
+fi
+
 # cosign signs images (`ptkit build --sign`, issue 22); bookworm has none, trixie's 2.5 (one Go binary, Depends:
 # libc6 >= 2.34) runs here. Its .deb comes through apt from a trixie list of its own (own list, state and cache
 # folders, this host's Debian mirror and keyring): nothing else can come from trixie. Without it the signature
