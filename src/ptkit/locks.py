@@ -145,12 +145,15 @@ def _stop(proc: subprocess.Popen[str]) -> None:
             proc.wait()
 
 
-def _pip_env(isolated: bool) -> dict[str, str]:
+def _pip_env(isolated: bool, ca_bundle: Path | None = None) -> dict[str, str]:
     """The environment for pip; isolated: no PIP_* variable and no configuration file, global ones included
-    (pip's own --isolated still reads /etc/xdg/pip/pip.conf, where a host constraint may cap torch)."""
-    if not isolated:
-        return dict(os.environ)
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("PIP_")}, "PIP_CONFIG_FILE": os.devnull}
+    (pip's own --isolated still reads /etc/xdg/pip/pip.conf, where a host constraint may cap torch). A --ca-bundle
+    is also set as REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE: where the host sets those (as TLS-intercepted hosts do),
+    pip's requests takes them over its own --cert (pypa/pip#10147, psf/requests#4650)."""
+    env = dict(os.environ)
+    if isolated:
+        env = {**{k: v for k, v in env.items() if not k.startswith("PIP_")}, "PIP_CONFIG_FILE": os.devnull}
+    return {**env, **({"REQUESTS_CA_BUNDLE": str(ca_bundle), "CURL_CA_BUNDLE": str(ca_bundle)} if ca_bundle else {})}
 
 
 def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False, ca_bundle: Path | None = None,
@@ -175,7 +178,7 @@ def resolve(variant: Variant, requirements: list[str], *, isolated: bool = False
                "--disable-pip-version-check", "--report", f"{tmp}/report.json", "--target", f"{tmp}/target",
                "--index-url", variant.index_url, *target_args(variant, platform), *(["--no-deps"] if cross else []),
                *(["--cert", str(ca_bundle)] if ca_bundle else []), *pins]
-        proc = run_pip(cmd, _pip_env(isolated))
+        proc = run_pip(cmd, _pip_env(isolated, ca_bundle))
         if proc.returncode != 0:
             errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR")] or proc.stderr.splitlines()
             raise PtkitError(unreachable(proc.stderr, variant.index_url) or
