@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ptkit import build, container, docker_api, fatbin_image, normalize, pipeline
+from ptkit import build, container, docker_api, fatbin_image, images, normalize, pipeline
 from ptkit.errors import PtkitError
 from ptkit.images import CUDA_LABEL, VARIANT_LABEL
 from ptkit.inputs import BuildInputs, Destination
@@ -25,6 +25,7 @@ from ptkit.platforms import DEFAULT_PLATFORM, PLATFORMS
 from ptkit.verify.options import VerifyOptions, to_argv
 from ptkit.verify.results import Report
 from tests.utils import matrix_facts
+from tests.utils.ptkit_cli import ROOT
 
 pytest.importorskip("docker")  # the SDK's error types are part of the engine's answers
 
@@ -54,7 +55,7 @@ class Steps:
         from ptkit.repro import attest, sign
 
         monkeypatch.setattr(sign, "sign_pushed", lambda pushed, key: self.calls.append(("sign", pushed, key)))
-        monkeypatch.setattr(attest, "attest_pushed", lambda *args: self.calls.append(("attest", *args[1:])))
+        monkeypatch.setattr(attest, "attest_pushed", lambda api, *args: self.calls.append(("attest", api, *args)))
 
     def named(self, name: str) -> list[tuple]:
         return [c for c in self.calls if c[0] == name]
@@ -67,34 +68,42 @@ class Steps:
         return {}
 
     def build_variant(self, api, plan, inputs, sources):
+        assert api is self, "a step got another engine than the pipeline's"
         self.calls.append(("build", plan.image.flavor, inputs.no_cache, sources, plan.index_url))
         time.sleep(0.06)  # a build takes time: each image's own is reported (to a tenth of a second)
         return f"built-{plan.image.flavor}"
 
     def build_team(self, api, parent, inputs, tags):
+        assert api is self and inputs.team_requirements is not None
         self.calls.append(("team", parent, tuple(tags)))
         return "built-team"
 
     def normalize(self, api, image_id, epoch, base):
+        assert api is self and isinstance(epoch, normalize.Epoch)
         self.calls.append(("normalize", image_id, base))
         return f"{image_id}-normalized"
 
     def push(self, api, refs):
+        assert api is self or api is None  # None: the test's own call, for the digests it gives
         self.calls.append(("push", tuple(refs)))
         return {ref: f"sha256:{len(ref):064x}" for ref in refs}
 
     def fatbin(self, api, ref):
+        assert api is self
         self.calls.append(("fatbin", ref))
         return VerifyOptions(fatbin_unread=f"listing of {ref}")
 
     def ensure_image(self, api, ref, hint, platform=None):
+        assert api is self and hint.startswith("build it")
         self.calls.append(("ensure", ref, platform))
         return self.images.get(ref)
 
     def runtime(self, api):
+        assert api is self
         return self.nvidia
 
     def run_verifier(self, api, image, argv, *, inject, gpu, timeout, verifier, environment):
+        assert api is self
         self.calls.append(("verify", image, tuple(argv), inject, gpu, timeout, verifier, environment))
         report = Report()
         report.add("import:torch", "PASS", f"in {image}")
@@ -114,6 +123,10 @@ def test_bad_input_fails_before_the_engine_is_asked_anything(monkeypatch, tmp_pa
     req = dataclasses.replace(request(), inputs=BuildInputs(index_url="http://127.0.0.1:9/simple"))
     with pytest.raises(PtkitError, match=r"the package index http://127\.0\.0\.1:9/simple does not answer"):
         pipeline.build_and_push(req)
+    others = next(v for v in matrix_facts.every_source() if len(v.sources) > 1 and v.default_source)
+    req = dataclasses.replace(request(others), inputs=BuildInputs(index_url="http://127.0.0.1:9/simple"))
+    with pytest.raises(PtkitError, match=f"; or build --source {others.sources[1]}$"):
+        pipeline.check(req, reports=tmp_path)
     assert steps.calls == []
 
 
@@ -124,6 +137,7 @@ def test_check_builds_runtime_then_devel_on_its_layers_and_verifies_and_reports_
     assert [(b[1], b[2]) for b in builds] == [("runtime", True), ("devel", False)]  # --no-cache: the first only
     assert builds[0][3] is builds[1][3] and builds[0][3].matrix_text == matrix_facts.MATRIX.path.read_bytes()
     assert builds[0][4] == OFFLINE
+    assert (builds[0][3].lock, builds[0][3].wheels) == (b"", None)  # no lock: the installer resolves, any wheel
     assert steps.named("normalize") == [("normalize", "built-runtime", CPU.base_image),
                                         ("normalize", "built-devel", CPU.base_image)]
     devel, runtime = (f"ptkit:{CPU.image_name}", f"ptkit:{CPU.image_name}-runtime")
@@ -145,6 +159,17 @@ def test_check_builds_runtime_then_devel_on_its_layers_and_verifies_and_reports_
         read = f"listing of {image.removeprefix('id-of-')}"
         assert list(argv) == to_argv(VerifyOptions(fatbin_unread=read).expecting(CPU.cuda, False))
         assert given is False
+
+
+def test_check_gives_the_gpu_where_the_host_has_the_nvidia_runtime_and_installs_exactly_a_lock(monkeypatch,
+                                                                                               tmp_path):
+    lock = ROOT / images.lock_path(CPU)
+    steps = Steps(monkeypatch, nvidia=True)
+    pipeline.check(request(lock=lock), reports=tmp_path)  # --gpu's default: auto
+    assert [c[4] for c in steps.named("verify")] == [True, True]
+    sources = steps.named("build")[0][3]
+    assert sources.lock == lock.read_bytes()
+    assert ("torch", CPU.torch.split("+")[0]) in {(n, v.split("+")[0]) for n, v in sources.wheels}
 
 
 def test_a_team_image_is_built_from_devel_not_normalized_and_is_the_one_verified(monkeypatch, tmp_path):
@@ -176,7 +201,8 @@ def test_nothing_is_pushed_unless_asked_and_signed_and_attested_only_with_a_key(
         attested = steps.named("attest")
         assert len(attested) == signed
         if signed:
-            images, digests, key, reports, run = attested[0][1:]
+            api, images, digests, key, reports, run = attested[0][1:]
+            assert api is steps
             assert images == [(b.image, DEFAULT_PLATFORM.name) for b in built]
             assert (digests, key, reports) == (pushed, "key", {})
             assert abs(run.started.timestamp() - start) < 5
@@ -185,7 +211,7 @@ def test_nothing_is_pushed_unless_asked_and_signed_and_attested_only_with_a_key(
 def test_check_attests_what_it_pushed_naming_each_report(monkeypatch, tmp_path):
     steps = Steps(monkeypatch)
     pipeline.check(request(push=True, signer="key"), gpu="no", reports=tmp_path)
-    _, _, _, reports, _ = steps.named("attest")[0][1:]
+    _, _, _, _, reports, _ = steps.named("attest")[0][1:]
     assert reports == {f"ptkit:{CPU.image_name}": tmp_path / f"{CPU.image_name}.json",
                        f"ptkit:{CPU.image_name}-runtime": tmp_path / f"{CPU.image_name}-runtime.json"}
     assert steps.calls.index(steps.named("attest")[0]) > steps.calls.index(steps.named("verify")[-1])
@@ -265,6 +291,7 @@ def nodes(monkeypatch):
     ran = []
 
     def run_job(api, job, verify_args, out, deadline):
+        assert isinstance(api, Steps)  # the engine the pipeline holds
         ran.append((job, verify_args, deadline, out.exists()))
         (out / "node-0").mkdir(parents=True)
         report = Report()
@@ -300,11 +327,11 @@ def test_a_multi_node_run_builds_devel_unless_the_engine_holds_this_commits(monk
     job = Job(CPU.name, "ignored:img", nodes=2, procs_per_node=1, gpus_per_node=0)
     this_commit = {VARIANT_LABEL: CPU.name, SOURCE_LABEL: CPU.source, REVISION_LABEL: "abc123"}
     for held, rebuild, built in ((this_commit, False, False), ({**this_commit, REVISION_LABEL: "0ld"}, False, True),
-                                 (this_commit, True, True)):
+                                 (this_commit, None, True)):  # None: the default, build
         nodes.clear()
         steps = Steps(monkeypatch, labels=held)
-        pipeline.distributed(req, pipeline.MultiNode(job, reports=tmp_path / str(len(held)) / str(rebuild)),
-                             rebuild=rebuild)
+        run = pipeline.MultiNode(job, reports=tmp_path / str(len(nodes)) / str(rebuild))
+        pipeline.distributed(req, run, **({} if rebuild is None else {"rebuild": rebuild}))
         assert [b[1] for b in steps.named("build")] == (["runtime", "devel"] if built else [])
         devel = f"ptkit:{CPU.image_name}"
         assert nodes[0][0] == dataclasses.replace(job, image=devel)  # the job runs the devel image either way
