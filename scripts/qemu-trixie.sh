@@ -28,4 +28,4 @@ magic=$(sed -n 's/^magic //p' "$spec") mask=$(sed -n 's/^mask //p' "$spec")
 [ -e "$entry" ] && echo -1 >"$entry"
 printf ':qemu-%s:M:0:%s:%s:%s:F' "$machine" "$magic" "$mask" "$dir/qemu-$machine" >/proc/sys/fs/binfmt_misc/register ||
   cannot "binfmt_misc refused the registration"
-say "qemu-$machine is $("$dir/qemu-$machine" --version | head -1)"
+say "qemu-$machine is $("$dir/qemu-$machine" --version | sed -n 1p)"  # sed reads it all: no SIGPIPE under pipefail

@@ -96,7 +96,9 @@ def render(job: Job, runtime: str = "docker", *, image: str | None = None, torch
         f"{job.procs_per_node} rank(s), runtime {runtime}, image {image if runtime != 'none' else '-'}.",
         *(f"#SBATCH {d}" for d in directives),
         "set -euo pipefail",
-        'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+        # sed reads every line: `| head -n 1` exits after the first, and under pipefail a scontrol still writing
+        # (a node list over its 4 KiB output buffer, some 400 nodes) then dies of SIGPIPE and takes the job down
+        'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 1p)',
         f"reports={reports}",
         'mkdir -p "$reports"',
         *(_user_setup() if runtime == "docker" else []),
