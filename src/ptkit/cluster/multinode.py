@@ -41,13 +41,18 @@ def _gpu_request(job: Job, node: int) -> list[Any]:
 def start_nodes(api: Any, job: Job, run: str, network: str, verify_args: list[str]) -> list[Any]:
     head = f"{run}-node0"
     args = torchrun_args(job, head, run, REPORTS_IN_CONTAINER) + verify_args
-    containers = []
-    for node in range(job.nodes):
-        name = f"{run}-node{node}"
-        containers.append(api.containers.run(
-            job.image, entrypoint=["torchrun"], command=args, name=name, hostname=name, network=network,
-            detach=True, shm_size="1g", labels={ROLE_LABEL: ROLE, NODE_LABEL: str(node), "ptkit.run": run},
-            device_requests=_gpu_request(job, node)))
+    containers: list[Any] = []
+    try:
+        for node in range(job.nodes):
+            name = f"{run}-node{node}"
+            containers.append(api.containers.run(
+                job.image, entrypoint=["torchrun"], command=args, name=name, hostname=name, network=network,
+                detach=True, shm_size="1g", labels={ROLE_LABEL: ROLE, NODE_LABEL: str(node), "ptkit.run": run},
+                device_requests=_gpu_request(job, node)))
+    except BaseException:  # a node the engine refused (or Ctrl-C): those already started are not the caller's yet
+        for c in containers:
+            c.remove(force=True)
+        raise
     return containers
 
 
