@@ -24,7 +24,7 @@ import pytest
 from ptkit import images, locks, matrix
 from ptkit.errors import PtkitError
 from ptkit.platforms import DEFAULT_PLATFORM, PLATFORMS
-from tests.test_platform_locks import MARKED, simple_index
+from tests.test_platform_locks import marked_index, simple_index
 from tests.utils import matrix_facts
 from tests.utils.ptkit_cli import ROOT
 from tests.utils.venvs import make_wheel
@@ -162,11 +162,7 @@ def test_an_isolated_lock_reads_no_pip_setting_of_this_host(demo_index, tmp_path
 
 
 def test_a_lock_for_another_machine_takes_its_markers_and_says_its_platform(tmp_path):
-    files = tmp_path / "files"
-    files.mkdir()
-    wheels = [make_wheel(files, "torch", "9.0.0", MARKED), make_wheel(files, "beta", "1.0"),
-              make_wheel(files, "gamma", "1.0")]
-    url = simple_index(tmp_path / "index", wheels)
+    url, _ = marked_index(tmp_path)
     variant = dataclasses.replace(CPU, index_url=url)
     here = next(p for p in PLATFORMS.values() if p.machine == os.uname().machine)
     other = next(p for p in PLATFORMS.values() if p != here)

@@ -31,12 +31,17 @@ def simple_index(root, wheels):
     return (root / "simple").as_uri()
 
 
-def test_a_lock_for_another_machine_follows_its_markers_not_this_hosts(tmp_path):
-    files = tmp_path / "files"
+def marked_index(root) -> tuple[str, list]:
+    """An index of torch 9.0.0, whose dependency is beta on aarch64 and gamma on x86_64 (MARKED); (URL, wheels)."""
+    files = root / "files"
     files.mkdir()
     wheels = [make_wheel(files, "torch", "9.0.0", MARKED), make_wheel(files, "beta", "1.0"),
               make_wheel(files, "gamma", "1.0")]
-    index = simple_index(tmp_path / "index", wheels)
+    return simple_index(root / "index", wheels), wheels
+
+
+def test_a_lock_for_another_machine_follows_its_markers_not_this_hosts(tmp_path):
+    index, wheels = marked_index(tmp_path)
     (tmp_path / "matrix.toml").write_text(
         f'schema = 1\n[variants.one]\ntorch = "9.0.0"\ntorchvision = ""\ntorchaudio = ""\ncuda = ""\n'
         f'index_url = "{index}"\npython = "3.11"\nbase_image = "debian:bookworm-slim"\n'
