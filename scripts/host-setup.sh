@@ -7,13 +7,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "host-setup: $*" >&2; }
 
+# Each tool the tests use, and the Debian packages that hold it (the first one has the command).
+declare -A packages=([dockerd]="docker.io" [mmdebstrap]="mmdebstrap" [docker-registry]="docker-registry"
+                     [skopeo]="skopeo golang-github-containers-common" [umoci]="umoci"
+                     [chromium]="chromium fontconfig-config fonts-dejavu-core")
 missing=()
-command -v dockerd >/dev/null || missing+=(docker.io)
-command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
-command -v docker-registry >/dev/null || missing+=(docker-registry)
-command -v skopeo >/dev/null || missing+=(skopeo)
-command -v umoci >/dev/null || missing+=(umoci)
-command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
+for tool in "${!packages[@]}"; do
+  # shellcheck disable=SC2206  # the value is a list of package names
+  command -v "$tool" >/dev/null || missing+=(${packages[$tool]})
+done
 if ((${#missing[@]})); then
   [ "$(id -u)" = 0 ] || { log "run as root to install: ${missing[*]}"; exit 1; }
   log "installing ${missing[*]}"
@@ -26,8 +28,7 @@ fi
 # that uses them fails. dpkg lists each package's missing files; reinstall those packages, restoring their
 # configuration files too (--force-confmiss; --force-confold keeps any a user changed).
 damaged=()
-for pkg in docker.io docker-registry mmdebstrap skopeo golang-github-containers-common umoci chromium \
-           fontconfig-config fonts-dejavu-core; do
+for pkg in ${packages[*]}; do
   # documentation is left out on purpose on slim systems (dpkg path-exclude), so it does not count
   dpkg --verify "$pkg" 2>/dev/null | grep '^missing' | grep -qvE ' /usr/share/(doc|man|info|locale)/' &&
     damaged+=("$pkg")

@@ -38,22 +38,17 @@ def _gpu_request(job: Job, node: int) -> list[Any]:
     return [DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
 
 
-def start_nodes(api: Any, job: Job, run: str, network: str, verify_args: list[str]) -> list[Any]:
+def start_nodes(api: Any, job: Job, run: str, network: str, verify_args: list[str], started: list[Any]) -> None:
+    """Start one container per node, each appended to `started` as soon as the engine has it: the caller removes
+    them all, also those started before the engine refused a node (or Ctrl-C came)."""
     head = f"{run}-node0"
     args = torchrun_args(job, head, run, REPORTS_IN_CONTAINER) + verify_args
-    containers: list[Any] = []
-    try:
-        for node in range(job.nodes):
-            name = f"{run}-node{node}"
-            containers.append(api.containers.run(
-                job.image, entrypoint=["torchrun"], command=args, name=name, hostname=name, network=network,
-                detach=True, shm_size="1g", labels={ROLE_LABEL: ROLE, NODE_LABEL: str(node), "ptkit.run": run},
-                device_requests=_gpu_request(job, node)))
-    except BaseException:  # a node the engine refused (or Ctrl-C): those already started are not the caller's yet
-        for c in containers:
-            c.remove(force=True)
-        raise
-    return containers
+    for node in range(job.nodes):
+        name = f"{run}-node{node}"
+        started.append(api.containers.run(
+            job.image, entrypoint=["torchrun"], command=args, name=name, hostname=name, network=network,
+            detach=True, shm_size="1g", labels={ROLE_LABEL: ROLE, NODE_LABEL: str(node), "ptkit.run": run},
+            device_requests=_gpu_request(job, node)))
 
 
 def wait_all(containers: list[Any], deadline: float) -> list[int | None]:
@@ -91,7 +86,7 @@ def run_job(api: Any, job: Job, verify_args: list[str], out: Path, deadline_s: i
     network = api.networks.create(run, driver="bridge", labels={ROLE_LABEL: ROLE})
     containers: list[Any] = []
     try:
-        containers = start_nodes(api, job, run, network.name, verify_args)
+        start_nodes(api, job, run, network.name, verify_args, containers)
         print(f"distributed: {job.nodes} node(s) x {job.procs_per_node} rank(s) of {job.image} on network {run}",
               file=sys.stderr)
         codes = wait_all(containers, time.monotonic() + deadline_s)
