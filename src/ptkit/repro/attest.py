@@ -141,8 +141,7 @@ def problems(doc: dict[str, Any]) -> list[str]:
 def attach(ref: str, kind: str, predicate: str, key: sign.Key) -> None:
     """`cosign attest`: the predicate signed by `key` in a DSSE envelope, attached to the digest `ref` names, in
     place of an earlier one of the same type (a rebuild of the same digest does not pile them up)."""
-    if "@sha256:" not in ref:
-        raise PtkitError(f"refusing to attest {ref}: attest a digest (REPOSITORY@sha256:...), not a tag that may move")
+    sign.require_pinned(ref, "attest")
     with tempfile.TemporaryDirectory(prefix="ptkit-attest-") as tmp:
         path = Path(tmp) / f"{kind}.json"
         path.write_text(predicate)

@@ -11,7 +11,7 @@ import hashlib
 import io
 import tarfile
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..docker_api import ChunkStream
 
@@ -57,12 +57,11 @@ def layer_entries(api: Any, ref: str, wanted: str) -> dict[str, Entry]:
     stream = io.BufferedReader(ChunkStream(api.api.get_image(api.images.get(ref).id, chunk_size=CHUNK)), CHUNK)
     with tarfile.open(fileobj=stream, mode="r|") as outer:
         for member in outer:
-            if not member.name.endswith("/layer.tar"):
+            # A layer the export holds twice is a symlink to its first copy (moby's tarexport), which a stream
+            # cannot open: the first copy is read where it stands.
+            if not (member.isfile() and member.name.endswith("/layer.tar")):
                 continue
-            handle = outer.extractfile(member)
-            if handle is None:
-                continue
-            hashing = Hashing(handle)
+            hashing = Hashing(cast(IO[bytes], outer.extractfile(member)))  # a regular file: never None
             found = entries(io.BufferedReader(hashing, CHUNK))
             hashing.read()  # the tar's end blocks: part of its digest
             if "sha256:" + hashing.sha.hexdigest() == wanted:

@@ -120,8 +120,10 @@ def rebuild(api: Any, rec: Recorded, repo: Path, options: list[str]) -> str:
         raise PtkitError(f"the rebuild from commit {rec.revision[:12]} printed no image id") from None
     keep = f"{REBUILD_REPO}/{rec.variant}:rebuild"
     for tag in api.images.get(rebuilt).tags:
+        if tag.startswith(keep):
+            continue  # the rebuild's own tag names this rebuild, not the one a previous reproduce left
         if tag in before and before[tag] != rebuilt:
             api.api.tag(before[tag], *split_ref(tag))  # moved back to the image it named
-        elif tag not in before and not tag.startswith(keep):
+        elif tag not in before:
             api.images.remove(tag)  # a name the rebuild added: only the rebuild's own tag is left
     return rebuilt

@@ -34,6 +34,19 @@ def build(image: str, image_id: str | None, manifest: dict[str, Any]) -> Any:
                      hashes=[hash_type(alg=algorithm.SHA_256, content=digest)] if digest else None)
     bom = bom_cls()
     bom.metadata.component = root
+    try:
+        children = _children(manifest, component, algorithm, hash_type, purl)
+    except (KeyError, TypeError, AttributeError) as exc:  # a hand-made or damaged manifest: one line, no traceback
+        raise PtkitError(f"{image}: its manifest is malformed (no {exc} where a package table or field belongs), "
+                         "no SBOM made") from None
+    for child in children:
+        bom.components.add(child)
+    bom.register_dependency(root, children)
+    return bom
+
+
+def _children(manifest: dict[str, Any], component: Any, algorithm: Any, hash_type: Any, purl: Any) -> list[Any]:
+    """A component per Python distribution (with its wheels' sha256) and per Debian package (with its arch)."""
     children = []
     for name, info in sorted(manifest["python"]["packages"].items()):
         children.append(component(
@@ -45,10 +58,7 @@ def build(image: str, image_id: str | None, manifest: dict[str, Any]) -> Any:
             name=name.split(":")[0], version=info["version"], bom_ref=f"deb:{name}@{info['version']}",
             purl=purl(type="deb", namespace="debian", name=name.split(":")[0], version=info["version"],
                       qualifiers={"arch": info["arch"]})))
-    for child in children:
-        bom.components.add(child)
-    bom.register_dependency(root, children)
-    return bom
+    return children
 
 
 def to_json(bom: Any) -> str:

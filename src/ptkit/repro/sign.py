@@ -33,6 +33,10 @@ CHECK_FLAGS = ("--key", f"env://{KEY_VAR}", "--insecure-ignore-tlog=true", "--of
 # cosign's documented exit codes of `verify`:
 # https://github.com/sigstore/cosign/blob/main/cmd/cosign/errors/exit_codes.go
 NO_SIGNATURE, NO_SUCH_TAG, NO_MATCHING_SIGNATURE = 10, 11, 12
+# A loopback registry host, with or without a port ("[::1]" has colons of its own: no rsplit on ":")
+LOOPBACK = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?")
+# What is signed or attested: one repository and a whole sha256 digest (`r@sha256:` would pass a substring test)
+PINNED = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,16 @@ def repository(ref: str) -> str:
     return name[:name.rindex(":")] if ":" in name.rsplit("/", 1)[-1] else name
 
 
+def require_pinned(ref: str, verb: str) -> None:
+    """Refuse anything but REPOSITORY@sha256:<64 hex>: a tag may move, and a cut digest names nothing."""
+    if not PINNED.fullmatch(ref):
+        raise PtkitError(f"refusing to {verb} {ref}: {verb} a digest (REPOSITORY@sha256:...), not a tag that may move")
+
+
 def sign(ref: str, key: Key) -> None:
     """Sign `ref` (REPOSITORY@DIGEST: a digest, never a tag that may move) with `key`; the signature goes to the
     repository beside the image."""
-    if "@sha256:" not in ref:
-        raise PtkitError(f"refusing to sign {ref}: sign a digest (REPOSITORY@sha256:...), not a tag that may move")
+    require_pinned(ref, "sign")
     proc = run_cosign(["sign", *SIGN_FLAGS, ref], key)
     if proc.returncode != 0:
         raise PtkitError(f"signing {ref} failed: {cosign_error(proc)}")
@@ -165,9 +174,8 @@ def _unsigned(ref: str) -> Verdict:
 def signed_digests(repo: str, kind: str = "sig") -> set[str]:
     """The digests with a cosign signature (`kind` "sig"; "att": an attestation) in `repo`: cosign tags them
     `sha256-<digest>.<kind>` (its tag list, through skopeo); empty when it cannot tell."""
-    host = repo.split("/", 1)[0]
     # cosign talks plain HTTP to a loopback registry by itself (go-containerregistry's rule); skopeo is told to.
-    loopback = host.rsplit(":", 1)[0] in ("localhost", "127.0.0.1", "[::1]")
+    loopback = LOOPBACK.fullmatch(repo.split("/", 1)[0]) is not None
     if not (skopeo := shutil.which("skopeo")):
         return set()
     try:
