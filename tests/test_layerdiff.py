@@ -11,6 +11,7 @@ import tarfile
 import pytest
 
 from ptkit.docker_api import ChunkStream
+from ptkit.errors import PtkitError
 from ptkit.repro import layerdiff
 from tests.utils.engine_standin import Engine, digest, file_info, layer, tar_bytes
 
@@ -93,8 +94,25 @@ def test_the_layer_is_found_by_its_id_among_the_image_s_layers() -> None:
         {"etc/os-release": ("0", 0o644, 0, 0, "", 1, sha(b"ID=debian\n"))},
         {"opt/app/x": ("0", 0o644, 0, 0, "", 3, sha(b"x\n")), "opt/app/y": ("0", 0o644, 0, 0, "", 3, sha(b"y\n"))},
         {"opt/venv/torch.py": ("0", 0o644, 0, 0, "", 2, sha(b"v = 1\n"))}]
-    assert layerdiff.layer_entries(engine, "img:1", "sha256:" + "0" * 64) == {}
     assert ("get_image", image.id, 1 << 20) in engine.calls  # the export asked for in 1 MiB chunks
+
+
+def test_engines_25_and_later_export_each_layer_as_a_blob_named_by_its_id() -> None:
+    engine = Engine(oci=True)
+    engine.add("img:1", layers=[BASE, VENV, BASE])
+    assert layerdiff.layer_entries(engine, "img:1", digest(VENV)) == {
+        "opt/venv/torch.py": ("0", 0o644, 0, 0, "", 2, sha(b"v = 1\n"))}
+
+
+@pytest.mark.parametrize("oci", [False, True])
+def test_a_layer_the_export_does_not_hold_is_one_line_not_an_empty_layer(oci: bool) -> None:
+    engine = Engine(oci=oci)
+    engine.add("img:1", layers=[BASE])
+    with pytest.raises(PtkitError) as caught:
+        layerdiff.layer_entries(engine, "img:1", "sha256:" + "0" * 64)
+    assert str(caught.value) == (
+        "layer sha256:000000000000… of img:1 is not in the engine's export as an uncompressed tar: a save format "
+        "ptkit does not read (it reads the export of the engine's own image store, not containerd's)")
 
 
 def test_a_layer_s_id_counts_the_end_blocks_the_tar_reader_leaves_unread() -> None:

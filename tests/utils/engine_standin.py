@@ -84,7 +84,8 @@ class Image:
 
 
 class Engine:
-    def __init__(self, inbox: Path | None = None) -> None:
+    def __init__(self, inbox: Path | None = None, oci: bool = False) -> None:
+        self.oci = oci  # export as engines 25 and later do (save_oci), else as before 25 (save)
         self.stored: dict[str, Image] = {}
         self.inbox, self.start_error = inbox, None
         self.made: list[Container] = []
@@ -166,9 +167,23 @@ class LowLevel:
 
     def get_image(self, image: str, chunk_size: int | None = 2 << 20) -> Iterator[bytes]:
         self.engine.calls.append(("get_image", image, chunk_size))
-        data = save(self.engine.find(image))
+        data = (save_oci if self.engine.oci else save)(self.engine.find(image))
         step = chunk_size or len(data)
         return (data[i:i + step] for i in range(0, len(data), step))
+
+
+def save_oci(image: Image) -> bytes:
+    """`docker save` of engines 25 and later (moby#44598): an OCI layout, each layer an uncompressed blob named by
+    its digest (a layer held twice is one blob), config and manifests as blobs too, manifest.json pointing at them."""
+    config = json.dumps({"rootfs": image.attrs["RootFS"]}).encode()
+    blobs = {digest(data): data for data in [*image.layers, config]}
+    files = [(file_info("blobs/sha256/" + d.removeprefix("sha256:")), data) for d, data in sorted(blobs.items())]
+    legacy = [{"Config": "blobs/sha256/" + digest(config)[7:], "RepoTags": image.tags,
+               "Layers": ["blobs/sha256/" + digest(data)[7:] for data in image.layers]}]
+    files += [(file_info("index.json"), b'{"schemaVersion": 2}'),
+              (file_info("manifest.json"), json.dumps(legacy).encode()),
+              (file_info("oci-layout"), b'{"imageLayoutVersion": "1.0.0"}')]
+    return tar_bytes(files)
 
 
 def save(image: Image) -> bytes:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import IO, Any, cast
 
 from ..docker_api import ChunkStream
+from ..errors import PtkitError
 
 CHUNK = 1 << 20
 Entry = tuple[str, int, int, int, str, int, str]  # type, mode, uid, gid, link, mtime, content sha256
@@ -53,20 +54,27 @@ def entries(layer: IO[bytes]) -> dict[str, Entry]:
 
 
 def layer_entries(api: Any, ref: str, wanted: str) -> dict[str, Entry]:
-    """The entries of the layer whose id is `wanted` in the image `ref` (every layer is read to find it)."""
-    stream = io.BufferedReader(ChunkStream(api.api.get_image(api.images.get(ref).id, chunk_size=CHUNK)), CHUNK)
+    """The entries of the layer whose id is `wanted` in the image `ref` (every layer is read to find it).
+
+    Engines before 25 export a folder per layer holding layer.tar; 25 and later the OCI layout, where a layer is
+    the uncompressed blob named by its id (moby#44598). A layer the legacy export holds twice is a symlink to its
+    first copy (moby's tarexport), which a stream cannot open: the first copy is read where it stands."""
+    image_id = api.images.get(ref).id
+    blob = "blobs/sha256/" + wanted.removeprefix("sha256:")
+    stream = io.BufferedReader(ChunkStream(api.api.get_image(image_id, chunk_size=CHUNK)), CHUNK)
     with tarfile.open(fileobj=stream, mode="r|") as outer:
         for member in outer:
-            # A layer the export holds twice is a symlink to its first copy (moby's tarexport), which a stream
-            # cannot open: the first copy is read where it stands.
-            if not (member.isfile() and member.name.endswith("/layer.tar")):
+            if not (member.isfile() and (member.name.endswith("/layer.tar") or member.name == blob)):
                 continue
             hashing = Hashing(cast(IO[bytes], outer.extractfile(member)))  # a regular file: never None
             found = entries(io.BufferedReader(hashing, CHUNK))
             hashing.read()  # the tar's end blocks: part of its digest
             if "sha256:" + hashing.sha.hexdigest() == wanted:
                 return found
-    return {}
+    # e.g. the containerd image store's export, whose blobs are compressed and named by another digest
+    raise PtkitError(f"layer {wanted[:19]}… of {ref} is not in the engine's export as an uncompressed tar: a "
+                     "save format ptkit does not read (it reads the export of the engine's own image store, not "
+                     "containerd's)")
 
 
 @dataclass(frozen=True)
