@@ -55,6 +55,11 @@ def test_the_manifest_s_roots_and_excludes_are_the_command_line(manifest: dict[s
     assert engine.made[-1].options["user"] == "0"  # the run, not the manifest read, was last
 
 
+@pytest.mark.usefixtures("recorder")
+def test_no_listing_unless_asked() -> None:
+    assert fingerprint.compute(with_manifest(None), "img:1").listing == ["arg --json"]
+
+
 def test_the_real_algorithm_runs_in_the_container_over_what_the_manifest_names(tmp_path: Path) -> None:
     source = Path(algorithm.__file__).read_text()
     if len(source.encode()) >= 128 * 1024:
