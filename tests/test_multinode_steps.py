@@ -5,7 +5,6 @@ log copied out; containers and network removed whatever happens."""
 
 from __future__ import annotations
 
-import io
 import tarfile
 import time
 from pathlib import Path
@@ -16,22 +15,16 @@ import pytest
 from ptkit.cluster import multinode
 from ptkit.cluster.launch import REPORTS_IN_CONTAINER, Job, torchrun_args
 from ptkit.images import ROLE_LABEL
+from tests.utils.engine_standin import file_info, tar_bytes
 
 docker_errors = pytest.importorskip("docker.errors")
 
 
 def archive(files: dict[str, bytes]) -> list[bytes]:
     """What the engine's get_archive streams: a tar of the folder, in chunks."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        folder = tarfile.TarInfo(Path(REPORTS_IN_CONTAINER).name)
-        folder.type = tarfile.DIRTYPE
-        tar.addfile(folder)
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"{Path(REPORTS_IN_CONTAINER).name}/{name}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    data = buf.getvalue()
+    folder = tarfile.TarInfo(Path(REPORTS_IN_CONTAINER).name)
+    folder.type = tarfile.DIRTYPE
+    data = tar_bytes([(folder, None), *((file_info(f"{folder.name}/{name}"), body) for name, body in files.items())])
     return [data[:700], data[700:]]
 
 
